@@ -1,0 +1,58 @@
+"""Vocabularies shared by declarations, validation and (later) masking."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DataType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    DATETIME = "datetime"
+    BOOLEAN = "boolean"
+
+
+class SemanticType(StrEnum):
+    NONE = "none"
+    IDENTIFIER = "identifier"
+    RESIDENT_ID = "resident_id"
+    USCC = "uscc"
+    PHONE = "phone"
+    PERSON_NAME = "person_name"
+    ORGANIZATION_NAME = "organization_name"
+    ADDRESS = "address"
+    EMAIL = "email"
+    BANK_CARD = "bank_card"
+    VEHICLE_PLATE = "vehicle_plate"
+    CODE_LIST = "code_list"
+    FREE_TEXT = "free_text"
+
+
+class MaskingRule(StrEnum):
+    NONE = "none"
+    ID_NUMBER = "id_number"  # 4403**********1234: keeps the shape of an identity number
+    PHONE = "phone"  # 138****1234
+    NAME = "name"  # 陈*
+    ADDRESS = "address"  # keeps the district, hides the rest
+    EMAIL = "email"  # a***@example.gov.cn
+    HASH = "hash"  # a stable pseudonym, joinable but not readable
+    REDACT = "redact"  # every character hidden
+    DROP = "drop"  # the field is left out
+
+
+DEFAULT_MASKING: dict[SemanticType, MaskingRule] = {
+    SemanticType.RESIDENT_ID: MaskingRule.ID_NUMBER,
+    SemanticType.BANK_CARD: MaskingRule.ID_NUMBER,
+    SemanticType.PHONE: MaskingRule.PHONE,
+    SemanticType.PERSON_NAME: MaskingRule.NAME,
+    SemanticType.ADDRESS: MaskingRule.ADDRESS,
+    SemanticType.EMAIL: MaskingRule.EMAIL,
+    SemanticType.VEHICLE_PLATE: MaskingRule.REDACT,
+    SemanticType.FREE_TEXT: MaskingRule.REDACT,
+}
+
+
+def default_masking(semantic_type: SemanticType) -> MaskingRule:
+    return DEFAULT_MASKING.get(semantic_type, MaskingRule.REDACT)

@@ -1,0 +1,251 @@
+"""The ``datashare`` command line: database, catalog and demo commands over the catalog services."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, inspect
+from sqlalchemy.orm import Session
+
+from catalog.db import make_engine, session_scope
+from catalog.declarations import service as declarations
+from catalog.errors import DomainError
+from catalog.items import service as items
+from catalog.items.schemas import ItemRead, ItemStatus, SearchPage, SearchQuery, SharingType
+from catalog.migrate import upgrade
+from catalog.settings import get_settings
+
+app = typer.Typer(help="Government data-sharing platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Catalog items: import, export, search, lifecycle.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(catalog_app, name="catalog")
+
+# Wide enough for Chinese titles when the output is not a terminal (pipes, CI logs).
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+DEMO_CATALOG = Path(__file__).parent / "demo" / "catalog.yaml"
+
+Actor = Annotated[str, typer.Option(help="Who is acting, recorded in the item history.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def default_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _engine(require_schema: bool = True) -> Engine:
+    engine = make_engine(get_settings().resolved_database_url)
+    if require_schema and not inspect(engine).has_table("alembic_version"):
+        err.print("[red]The database has no schema yet: run `datashare db upgrade` first.[/red]")
+        raise typer.Exit(2)
+    return engine
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A committed unit of work; a domain error becomes a clear message and exit code 1."""
+    engine = _engine()
+    try:
+        with session_scope(engine) as session:
+            yield session
+    except DomainError as error:
+        err.print(f"[red]{error.message}[/red]", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the schema to the newest revision."""
+    engine = _engine(require_schema=False)
+    upgrade(engine)
+    engine.dispose()
+    out.print(f"Database at {engine.url.render_as_string(hide_password=True)} is up to date.")
+
+
+@catalog_app.command("import")
+def catalog_import(file: Path, actor: Actor = "") -> None:
+    """Import a catalog file: validated whole first, then written all or nothing."""
+    with unit_of_work() as session:
+        report = declarations.import_catalog_file(session, file, actor or default_actor())
+    out.print(
+        f"Imported {file}: {report.items.created} items created, {report.items.updated} updated, "
+        f"{report.items.unchanged} unchanged; {report.departments_changed} departments changed"
+        + ("; classification scheme changed." if report.scheme_changed else ".")
+    )
+
+
+@catalog_app.command("export")
+def catalog_export(file: Path) -> None:
+    """Write the whole catalog to a file in the catalog file format."""
+    with unit_of_work() as session:
+        catalog = declarations.export_catalog(session)
+    file.write_text(declarations.dump_catalog(catalog), encoding="utf-8")
+    out.print(f"Exported {len(catalog.departments)} departments and {len(catalog.items)} items to {file}.")
+
+
+@catalog_app.command("schema")
+def catalog_schema(output: Annotated[Path | None, typer.Option(help="Write to this file.")] = None) -> None:
+    """Print (or write) the JSON Schema of the catalog file format."""
+    text = declarations.catalog_json_schema()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@catalog_app.command("search")
+def catalog_search(
+    text: Annotated[str | None, typer.Argument(help="Keywords; every word must match.")] = None,
+    department: Annotated[str | None, typer.Option(help="Provider department code.")] = None,
+    level: Annotated[int | None, typer.Option(help="Exact classification level.")] = None,
+    max_level: Annotated[int | None, typer.Option(help="Highest classification level.")] = None,
+    sharing_type: Annotated[SharingType | None, typer.Option(help="Sharing type.")] = None,
+    open_data: Annotated[bool | None, typer.Option("--open/--not-open", help="Open-data flag.")] = None,
+    status: Annotated[ItemStatus | None, typer.Option(help="Lifecycle status.")] = None,
+    tag: Annotated[str | None, typer.Option(help="A tag the item carries.")] = None,
+    sort: Annotated[
+        str, typer.Option(help="code, title, level or updated_at; prefix - for descending.")
+    ] = "code",
+    page: int = 1,
+    page_size: int = 20,
+    as_json: AsJson = False,
+) -> None:
+    """Search the catalog by keyword and filters."""
+    try:
+        query = SearchQuery(
+            text=text,
+            department=department,
+            level=level,
+            max_level=max_level,
+            sharing_type=sharing_type,
+            open_data=open_data,
+            status=status,
+            tag=tag,
+            sort=sort,
+            page=page,
+            page_size=page_size,  # type: ignore[arg-type]
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    with unit_of_work() as session:
+        result = items.search(session, query)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        _print_page(result)
+
+
+def _print_page(result: SearchPage) -> None:
+    table = Table("code", "title", "department", "level", "sharing", "open", "status", "tags")
+    for item in result.items:
+        table.add_row(
+            item.code,
+            item.title,
+            item.department,
+            str(item.level),
+            item.sharing_type.value,
+            "yes" if item.open_data else "",
+            item.status.value,
+            ", ".join(item.tags),
+        )
+    out.print(table)
+    first = (result.page - 1) * result.page_size + 1
+    out.print(
+        f"{result.total} items match; showing {first if result.items else 0}-"
+        f"{first + len(result.items) - 1 if result.items else 0}."
+    )
+
+
+@catalog_app.command("show")
+def catalog_show(
+    code: str,
+    as_json: AsJson = False,
+    history: Annotated[bool, typer.Option(help="Also show the change history.")] = False,
+) -> None:
+    """Show one item with its fields (and its history)."""
+    with unit_of_work() as session:
+        item = items.get_item(session, code)
+        changes = items.get_history(session, code) if history else []
+    if as_json:
+        data: dict[str, Any] = item.model_dump(mode="json")
+        if history:
+            data["history"] = [change.model_dump(mode="json") for change in changes]
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    _print_item(item)
+    for change in changes:
+        out.print(
+            f"{change.changed_at:%Y-%m-%d %H:%M:%S} {change.actor} {change.action}: "
+            f"{json.dumps(change.changes, ensure_ascii=False)}",
+            highlight=False,
+        )
+
+
+def _print_item(item: ItemRead) -> None:
+    out.print(
+        f"[bold]{item.code}[/bold] {item.title}  (level {item.level}, {item.sharing_type.value}"
+        f"{', open data' if item.open_data else ''}, {item.status.value})"
+    )
+    out.print(
+        f"department {item.department}, source system {item.source_system or '-'}, "
+        f"updated {item.update_frequency}; tags: {', '.join(item.tags) or '-'}"
+    )
+    if item.description:
+        out.print(item.description)
+    table = Table("field", "label", "type", "key", "null", "semantic", "level", "masking")
+    for field in item.fields:
+        table.add_row(
+            field.name,
+            field.label,
+            field.data_type.value,
+            "key" if field.key else "",
+            "yes" if field.nullable else "no",
+            field.semantic_type.value,
+            str(field.level),
+            field.masking.value if field.masking else "",
+        )
+    out.print(table)
+
+
+def _lifecycle(target: ItemStatus, help_text: str) -> Callable[..., None]:
+    def command(code: str, actor: Actor = "") -> None:
+        with unit_of_work() as session:
+            item = items.transition(session, code, target, actor or default_actor())
+        out.print(f"{item.code} is now {item.status.value}.")
+
+    command.__doc__ = help_text
+    return command
+
+
+catalog_app.command("submit")(_lifecycle(ItemStatus.IN_REVIEW, "Submit a draft item for review."))
+catalog_app.command("publish")(_lifecycle(ItemStatus.PUBLISHED, "Publish an item that is in review."))
+catalog_app.command("withdraw")(_lifecycle(ItemStatus.DRAFT, "Send an item in review back to draft."))
+catalog_app.command("retire")(_lifecycle(ItemStatus.RETIRED, "Retire a published item."))
+
+
+@app.command("demo")
+def demo() -> None:
+    """Set up the embedded default with the demo departments and catalog, and show it."""
+    settings = get_settings()
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    db_upgrade()
+    catalog_import(DEMO_CATALOG, actor="demo")
+    with unit_of_work() as session:
+        _print_page(items.search(session, SearchQuery(page_size=100)))
+    out.print(f"Data folder: {settings.resolved_data_dir}. Try: datashare catalog search 人口")
+
+
+if __name__ == "__main__":
+    app()

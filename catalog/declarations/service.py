@@ -1,0 +1,235 @@
+"""Import and export of catalog files: validate the whole file first, then write all or nothing."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.classification.repository import load_scheme, save_scheme
+from catalog.classification.schemas import ClassificationScheme
+from catalog.declarations.schemas import CatalogFile
+from catalog.departments.repository import (
+    department_ids,
+    list_departments,
+    save_department,
+    source_system_ids,
+    to_declaration,
+)
+from catalog.items import repository as items_repository
+from catalog.items.errors import DeclarationProblem, InvalidDeclaration
+from catalog.items.models import CatalogItem
+from catalog.items.schemas import ItemDeclaration, ItemStatus
+from catalog.items.service import SaveReport, save_items
+from catalog.items.validation import check_items, check_status_changes
+
+SCHEMA_PATH = Path(__file__).with_name("catalog-file.schema.json")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    scheme_changed: bool
+    departments_changed: int
+    items: SaveReport
+
+    @property
+    def changed(self) -> bool:
+        return (
+            self.scheme_changed or self.departments_changed > 0 or self.items.created + self.items.updated > 0
+        )
+
+
+def import_catalog_file(session: Session, path: Path, actor: str) -> ImportReport:
+    """Read, validate and import a catalog file, reporting every problem in it at once."""
+    catalog, problems = _parse_leniently(_read_text(path), source=str(path))
+    if catalog is not None:
+        problems += check_catalog_file(session, catalog)
+    if problems or catalog is None:
+        raise InvalidDeclaration(problems)
+    return import_catalog(session, catalog, actor)
+
+
+def read_catalog_file(path: Path) -> CatalogFile:
+    return parse_catalog_text(_read_text(path), source=str(path))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidDeclaration([DeclarationProblem(None, None, f"cannot read {path}: {error}")]) from None
+
+
+def parse_catalog_text(text: str, source: str = "<text>") -> CatalogFile:
+    catalog, problems = _parse_leniently(text, source)
+    if problems or catalog is None:
+        raise InvalidDeclaration(problems)
+    return catalog
+
+
+def _parse_leniently(text: str, source: str) -> tuple[CatalogFile | None, list[DeclarationProblem]]:
+    """The file with every item that parses, and the problems of those that do not."""
+    try:
+        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        return None, [DeclarationProblem(None, None, f"{source} is not valid YAML: {error}")]
+    if not isinstance(raw, dict):
+        return None, [DeclarationProblem(None, None, f"{source} must hold a mapping at the top")]
+    raw_items = raw.get("items", [])
+    if not isinstance(raw_items, list):
+        raw_items = []
+    problems: list[DeclarationProblem] = []
+    items: list[ItemDeclaration] = []
+    for index, entry in enumerate(raw_items):
+        try:
+            items.append(ItemDeclaration.model_validate(entry))
+        except ValidationError as error:
+            problems += [_locate(raw, {**d, "loc": ("items", index, *d["loc"])}) for d in error.errors()]
+    try:
+        shell = CatalogFile.model_validate({**raw, "items": raw.get("items") if not raw_items else []})
+    except ValidationError as error:
+        return None, problems + [_locate(raw, detail) for detail in error.errors()]
+    return shell.model_copy(update={"items": items}), problems
+
+
+def _locate(raw: dict[str, Any], detail: Any) -> DeclarationProblem:
+    """Name the item and field (or department) a pydantic error points at, by code and name."""
+    loc = list(detail["loc"])
+    message = detail["msg"].removeprefix("Value error, ")
+    item = field = None
+    where: list[str] = []
+    if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
+        entry = _entry(raw.get("items"), loc[1])
+        item = str(entry.get("code") or f"#{loc[1] + 1}")
+        rest = loc[2:]
+        if len(rest) >= 2 and rest[0] == "fields" and isinstance(rest[1], int):
+            field = str(_entry(entry.get("fields"), rest[1]).get("name") or f"#{rest[1] + 1}")
+            rest = rest[2:]
+        where = [str(part) for part in rest]
+    elif len(loc) >= 2 and loc[0] == "departments" and isinstance(loc[1], int):
+        entry = _entry(raw.get("departments"), loc[1])
+        where = [f"department {entry.get('code') or '#' + str(loc[1] + 1)}"]
+        rest = loc[2:]
+        if len(rest) >= 2 and rest[0] == "source_systems" and isinstance(rest[1], int):
+            source = _entry(entry.get("source_systems"), rest[1])
+            where.append(f"source system {source.get('code') or '#' + str(rest[1] + 1)}")
+            rest = rest[2:]
+        where += [str(part) for part in rest]
+    else:
+        where = [str(part) for part in loc]
+    return DeclarationProblem(item, field, f"{'.'.join(where)}: {message}" if where else message)
+
+
+def _entry(entries: Any, index: int) -> dict[str, Any]:
+    if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
+        return entries[index]
+    return {}
+
+
+def check_catalog_file(session: Session, catalog: CatalogFile) -> list[DeclarationProblem]:
+    """Everything wrong with a file, judged against what the database already holds, without writing."""
+    scheme = _merged_scheme(load_scheme(session), catalog.classification)
+    problems = _check_scheme(scheme)
+    department_codes = [department.code for department in catalog.departments]
+    problems += [
+        DeclarationProblem(None, None, f"department {code} is declared more than once")
+        for code, count in Counter(department_codes).items()
+        if count > 1
+    ]
+    sources = set(source_system_ids(session))
+    for department in catalog.departments:
+        codes = [source.code for source in department.source_systems]
+        problems += [
+            DeclarationProblem(
+                None, None, f"department {department.code}: source system {code} is declared twice"
+            )
+            for code, count in Counter(codes).items()
+            if count > 1
+        ]
+        sources.update((department.code, code) for code in codes)
+    known_departments = set(department_ids(session)) | set(department_codes)
+    problems += check_items(catalog.items, scheme, known_departments, sources)
+    problems += check_status_changes(
+        _stored_statuses(session, [item.code for item in catalog.items]), catalog.items
+    )
+    return problems
+
+
+def import_catalog(session: Session, catalog: CatalogFile, actor: str) -> ImportReport:
+    problems = check_catalog_file(session, catalog)
+    if problems:
+        raise InvalidDeclaration(problems)
+    scheme_changed = catalog.classification is not None and save_scheme(session, catalog.classification)
+    departments_changed = sum(save_department(session, department) for department in catalog.departments)
+    items = save_items(session, catalog.items, actor)
+    return ImportReport(scheme_changed, departments_changed, items)
+
+
+def export_catalog(session: Session) -> CatalogFile:
+    stored = items_repository.load_items(session)
+    return CatalogFile(
+        classification=load_scheme(session),
+        departments=[to_declaration(department) for department in list_departments(session)],
+        items=[item.declaration for item in sorted(stored.values(), key=lambda item: item.id)],
+    )
+
+
+def dump_catalog(catalog: CatalogFile) -> str:
+    data = catalog.model_dump(mode="json", exclude_defaults=True)
+    data["version"] = catalog.version
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, allow_unicode=True, sort_keys=False, width=120)
+
+
+def catalog_json_schema() -> str:
+    return json.dumps(CatalogFile.model_json_schema(), ensure_ascii=False, indent=2) + "\n"
+
+
+def _merged_scheme(
+    current: ClassificationScheme, declared: ClassificationScheme | None
+) -> ClassificationScheme:
+    if declared is None:
+        return current
+    levels = {level.level: level for level in current.levels} | {
+        level.level: level for level in declared.levels
+    }
+    return ClassificationScheme(
+        levels=[levels[number] for number in sorted(levels)],
+        minimum_levels={**current.minimum_levels, **declared.minimum_levels},
+    )
+
+
+def _check_scheme(scheme: ClassificationScheme) -> list[DeclarationProblem]:
+    known = scheme.level_numbers()
+    problems = [
+        DeclarationProblem(
+            None, None, f"classification: minimum level {level} for {semantic.value} is not a level"
+        )
+        for semantic, level in scheme.minimum_levels.items()
+        if level not in known
+    ]
+    codes = Counter(level.code for level in scheme.levels)
+    problems += [
+        DeclarationProblem(None, None, f"classification: level code {code} is used twice")
+        for code, count in codes.items()
+        if count > 1
+    ]
+    return problems
+
+
+def _stored_statuses(session: Session, codes: list[str]) -> dict[str, ItemStatus]:
+    statuses: dict[str, ItemStatus] = {}
+    for start in range(0, len(codes), items_repository.CHUNK):
+        chunk = codes[start : start + items_repository.CHUNK]
+        rows = session.execute(
+            select(CatalogItem.code, CatalogItem.status).where(CatalogItem.code.in_(chunk))
+        )
+        statuses.update({code: ItemStatus(status) for code, status in rows})
+    return statuses

@@ -1,0 +1,23 @@
+"""Domain errors: each carries a stable code; the edges map codes to HTTP statuses or exit codes."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class InvalidTransition(DomainError):
+    code = "invalid_transition"

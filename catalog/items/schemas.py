@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, Literal
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from catalog.classification.types import DataType, MaskingRule, SemanticType, default_masking
+
+ITEM_CODE_PATTERN = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$"
+
+# Presets understood by Airflow; each item is pulled on this schedule.
+FREQUENCY_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+class SharingType(StrEnum):
+    UNCONDITIONAL = "unconditional"  # 无条件共享
+    CONDITIONAL = "conditional"  # 有条件共享
+    NOT_SHARED = "not_shared"  # 不予共享
+
+
+class ItemStatus(StrEnum):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    PUBLISHED = "published"
+    RETIRED = "retired"
+
+
+class FieldDeclaration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    label: str = Field(default="", max_length=200)
+    description: str = ""
+    data_type: DataType = DataType.STRING
+    nullable: bool = True
+    key: bool = False
+    semantic_type: SemanticType = SemanticType.NONE
+    allowed_values: list[str] | None = None
+    pattern: str | None = Field(default=None, max_length=500)
+    minimum: str | None = Field(default=None, max_length=64)
+    maximum: str | None = Field(default=None, max_length=64)
+    level: int
+    masking: MaskingRule | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_trimmed(cls, name: str) -> str:
+        if name != name.strip():
+            raise ValueError("field name has leading or trailing spaces")
+        return name
+
+    @field_validator("minimum", "maximum", mode="before")
+    @classmethod
+    def _bound_as_text(cls, value: Any) -> Any:
+        return None if value is None else str(value)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"pattern is not a valid regular expression: {error}") from None
+        return pattern
+
+    @model_validator(mode="after")
+    def _normalise(self) -> FieldDeclaration:
+        if self.masking is None:
+            self.masking = default_masking(self.semantic_type)
+        if self.key and self.nullable:
+            self.nullable = False
+        for bound in (self.minimum, self.maximum):
+            if bound is not None:
+                _parse_bound(self.data_type, bound)
+        if self.allowed_values is not None and len(set(self.allowed_values)) != len(self.allowed_values):
+            raise ValueError("allowed_values lists a value twice")
+        return self
+
+
+def _parse_bound(data_type: DataType, bound: str) -> object:
+    parsers: dict[DataType, Any] = {
+        DataType.INTEGER: int,
+        DataType.DECIMAL: Decimal,
+        DataType.DATE: date.fromisoformat,
+        DataType.DATETIME: datetime.fromisoformat,
+    }
+    parser = parsers.get(data_type)
+    if parser is None:
+        raise ValueError(f"minimum/maximum do not apply to {data_type.value} fields")
+    try:
+        return parser(bound)
+    except (ValueError, InvalidOperation):
+        raise ValueError(f"bound {bound!r} is not a valid {data_type.value}") from None
+
+
+def validate_frequency(frequency: str) -> str:
+    if frequency in FREQUENCY_PRESETS:
+        return frequency
+    if len(frequency.split()) != 5 or not croniter.is_valid(frequency):
+        presets = ", ".join(FREQUENCY_PRESETS)
+        raise ValueError(
+            f"update_frequency {frequency!r} is neither a 5-field cron expression nor one of {presets}"
+        )
+    return frequency
+
+
+class ItemDeclaration(BaseModel):
+    """An item as declared by its provider department: the unit of import, export and history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=64, pattern=ITEM_CODE_PATTERN)
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    department: str = Field(min_length=1, max_length=32)
+    source_system: str | None = None
+    update_frequency: str
+    sharing_type: SharingType
+    open_data: bool = False
+    tags: list[str] = Field(default_factory=list)
+    status: ItemStatus = ItemStatus.DRAFT
+    fields: list[FieldDeclaration] = Field(min_length=1)
+
+    _check_frequency = field_validator("update_frequency")(validate_frequency)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_distinct(cls, tags: list[str]) -> list[str]:
+        if any(not tag.strip() or len(tag) > 64 for tag in tags):
+            raise ValueError("tags are 1 to 64 characters")
+        return sorted(set(tags))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ItemDeclaration:
+        duplicates = [name for name, count in Counter(f.name for f in self.fields).items() if count > 1]
+        if duplicates:
+            raise ValueError(f"field {duplicates[0]!r} is declared more than once")
+        if not any(field.key for field in self.fields):
+            raise ValueError("no field is part of the key: mark at least one field with key: true")
+        if self.open_data and self.sharing_type is SharingType.NOT_SHARED:
+            raise ValueError("an open-data item cannot have sharing_type not_shared")
+        return self
+
+    @property
+    def highest_level(self) -> int:
+        """The item's classification level: the highest of its fields' levels."""
+        return max(field.level for field in self.fields)
+
+    @property
+    def key_fields(self) -> list[str]:
+        return [field.name for field in self.fields if field.key]
+
+
+class ItemSummary(BaseModel):
+    code: str
+    title: str
+    department: str
+    level: int
+    sharing_type: SharingType
+    open_data: bool
+    status: ItemStatus
+    tags: list[str]
+    update_frequency: str
+    updated_at: datetime
+
+
+class ItemRead(ItemDeclaration):
+    level: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ItemChangeRead(BaseModel):
+    changed_at: datetime
+    actor: str
+    action: str
+    changes: dict[str, Any]
+
+
+SortKey = Literal["code", "-code", "title", "-title", "level", "-level", "updated_at", "-updated_at"]
+
+
+class SearchQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = None
+    department: str | None = None
+    level: int | None = None
+    max_level: int | None = None
+    sharing_type: SharingType | None = None
+    open_data: bool | None = None
+    status: ItemStatus | None = None
+    tag: str | None = None
+    sort: SortKey = "code"
+    page: int = Field(default=1, ge=1)
+    page_size: int = Field(default=20, ge=1, le=1000)
+
+
+class SearchPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    items: list[ItemSummary]

@@ -1,0 +1,80 @@
+"""Checks of item declarations against the classification scheme and the known departments."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+
+from catalog.classification.schemas import ClassificationScheme
+from catalog.items.errors import DeclarationProblem
+from catalog.items.lifecycle import path_between
+from catalog.items.schemas import ItemDeclaration, ItemStatus
+
+
+def check_items(
+    items: Sequence[ItemDeclaration],
+    scheme: ClassificationScheme,
+    departments: Collection[str],
+    sources: Collection[tuple[str, str]],
+) -> list[DeclarationProblem]:
+    problems = [
+        DeclarationProblem(code, None, "item code is declared more than once")
+        for code, count in Counter(item.code for item in items).items()
+        if count > 1
+    ]
+    levels = scheme.level_numbers()
+    for item in items:
+        if item.department not in departments:
+            problems.append(DeclarationProblem(item.code, None, f"unknown department {item.department!r}"))
+        elif item.source_system and (item.department, item.source_system) not in sources:
+            problems.append(
+                DeclarationProblem(
+                    item.code,
+                    None,
+                    f"department {item.department!r} has no source system {item.source_system!r}",
+                )
+            )
+        problems.extend(_check_levels(item, scheme, levels))
+    return problems
+
+
+def _check_levels(
+    item: ItemDeclaration, scheme: ClassificationScheme, levels: set[int]
+) -> list[DeclarationProblem]:
+    problems = []
+    known = ", ".join(str(level) for level in sorted(levels))
+    for field in item.fields:
+        if field.level not in levels:
+            problems.append(
+                DeclarationProblem(
+                    item.code, field.name, f"unknown classification level {field.level} (known: {known})"
+                )
+            )
+            continue
+        minimum = scheme.minimum_for(field.semantic_type)
+        if field.level < minimum:
+            problems.append(
+                DeclarationProblem(
+                    item.code,
+                    field.name,
+                    f"level {field.level} is below {minimum}, the lowest allowed for semantic type "
+                    f"{field.semantic_type.value}",
+                )
+            )
+    return problems
+
+
+def check_status_changes(
+    current: Mapping[str, ItemStatus], items: Sequence[ItemDeclaration]
+) -> list[DeclarationProblem]:
+    """A declared status must be reachable from the stored one by legal transitions."""
+    problems = []
+    for item in items:
+        stored = current.get(item.code, ItemStatus.DRAFT)
+        if path_between(stored, item.status) is None:
+            problems.append(
+                DeclarationProblem(
+                    item.code, None, f"status cannot change from {stored.value} to {item.status.value}"
+                )
+            )
+    return problems

@@ -1,0 +1,9 @@
+"""Imports every ORM module so the metadata is complete (for Alembic and mappers)."""
+
+from __future__ import annotations
+
+
+def import_all_models() -> None:
+    import catalog.classification.models
+    import catalog.departments.models
+    import catalog.items.models  # noqa: F401

@@ -1,0 +1,43 @@
+"""The platform's one typed settings object (environment prefix ``DATASHARE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_ONLY_SECRET = "local-development-only-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DATASHARE_", env_file=".env", extra="ignore")
+
+    mode: Literal["local", "production"] = "local"
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    secret_key: SecretStr = SecretStr(LOCAL_ONLY_SECRET)
+    search_max_page_size: int = 100
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_outside_local(self) -> Settings:
+        if self.mode != "local" and self.secret_key.get_secret_value() == LOCAL_ONLY_SECRET:
+            raise ValueError("DATASHARE_SECRET_KEY must be set when DATASHARE_MODE is not 'local'")
+        return self
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'datashare.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

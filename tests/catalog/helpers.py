@@ -1,0 +1,53 @@
+"""Test data built from the demo catalog, the realistic declarations every test starts from."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from catalog.cli import DEMO_CATALOG
+from catalog.declarations.schemas import CatalogFile
+from catalog.declarations.service import import_catalog, parse_catalog_text
+from catalog.departments.models import Department, SourceSystem
+from catalog.items.models import CatalogItem, ItemChange, ItemField, ItemTag
+
+DEMO_TEXT = DEMO_CATALOG.read_text(encoding="utf-8")
+
+
+def demo_raw() -> dict[str, Any]:
+    """The demo catalog as plain data, to be changed by a test."""
+    return copy.deepcopy(yaml.safe_load(DEMO_TEXT))
+
+
+def demo_file() -> CatalogFile:
+    return parse_catalog_text(DEMO_TEXT)
+
+
+def import_demo(session: Session) -> None:
+    import_catalog(session, demo_file(), actor="test")
+
+
+def raw_item(raw: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(item for item in raw["items"] if item["code"] == code)
+
+
+def raw_field(raw: dict[str, Any], code: str, name: str) -> dict[str, Any]:
+    return next(field for field in raw_item(raw, code)["fields"] if field["name"] == name)
+
+
+def table_counts(session: Session) -> dict[str, int]:
+    models = (Department, SourceSystem, CatalogItem, ItemField, ItemTag, ItemChange)
+    return {
+        model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0 for model in models
+    }
+
+
+def write_yaml(folder: Path, raw: dict[str, Any], name: str = "catalog.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
