@@ -124,18 +124,20 @@ def catalog_search(
 ) -> None:
     """Search the catalog by keyword and filters."""
     try:
-        query = SearchQuery(
-            text=text,
-            department=department,
-            level=level,
-            max_level=max_level,
-            sharing_type=sharing_type,
-            open_data=open_data,
-            status=status,
-            tag=tag,
-            sort=sort,
-            page=page,
-            page_size=page_size,  # type: ignore[arg-type]
+        query = SearchQuery.model_validate(
+            {
+                "text": text,
+                "department": department,
+                "level": level,
+                "max_level": max_level,
+                "sharing_type": sharing_type,
+                "open_data": open_data,
+                "status": status,
+                "tag": tag,
+                "sort": sort,
+                "page": page,
+                "page_size": page_size,
+            }
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
