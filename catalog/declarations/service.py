@@ -53,7 +53,7 @@ def import_catalog_file(session: Session, path: Path, actor: str) -> ImportRepor
         problems += check_catalog_file(session, catalog)
     if problems or catalog is None:
         raise InvalidDeclaration(problems)
-    return import_catalog(session, catalog, actor)
+    return _write(session, catalog, actor)
 
 
 def read_catalog_file(path: Path) -> CatalogFile:
@@ -166,6 +166,10 @@ def import_catalog(session: Session, catalog: CatalogFile, actor: str) -> Import
     problems = check_catalog_file(session, catalog)
     if problems:
         raise InvalidDeclaration(problems)
+    return _write(session, catalog, actor)
+
+
+def _write(session: Session, catalog: CatalogFile, actor: str) -> ImportReport:
     scheme_changed = catalog.classification is not None and save_scheme(session, catalog.classification)
     departments_changed = sum(save_department(session, department) for department in catalog.departments)
     items = save_items(session, catalog.items, actor)
