@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
+from sqlalchemy import Boolean, ColumnElement, and_, delete, func, insert, select, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from catalog.db import utcnow
 from catalog.departments.models import Department, SourceSystem
@@ -64,6 +66,12 @@ class References:
         if declared.source_system is None:
             return None
         return self.sources[(declared.department, declared.source_system)]
+
+
+def bulk_insert(entity: type[Any]) -> Any:
+    """An ORM bulk INSERT that sends NULLs explicitly, so rows with different NULL columns still batch
+    into one executemany (without it, each change of NULL pattern starts a new statement)."""
+    return insert(entity).execution_options(render_nulls=True)
 
 
 def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -179,21 +187,21 @@ def insert_items(session: Session, items: Sequence[ItemDeclaration], refs: Refer
     for chunk in _chunks(items):
         rows = [{**_item_row(d, refs), "code": d.code, "created_at": now, "updated_at": now} for d in chunk]
         ids = session.scalars(
-            insert(CatalogItem).returning(CatalogItem.id, sort_by_parameter_order=True), rows
+            bulk_insert(CatalogItem).returning(CatalogItem.id, sort_by_parameter_order=True), rows
         ).all()
         field_rows = [
             _field_row(item_id, position, field)
             for item_id, declared in zip(ids, chunk, strict=True)
             for position, field in enumerate(declared.fields)
         ]
-        session.execute(insert(ItemField), field_rows)
+        session.execute(bulk_insert(ItemField), field_rows)
         tag_rows = [
             {"item_id": i, "tag": tag}
             for i, declared in zip(ids, chunk, strict=True)
             for tag in declared.tags
         ]
         if tag_rows:
-            session.execute(insert(ItemTag), tag_rows)
+            session.execute(bulk_insert(ItemTag), tag_rows)
         changes = [
             {
                 "item_id": i,
@@ -204,7 +212,7 @@ def insert_items(session: Session, items: Sequence[ItemDeclaration], refs: Refer
             }
             for i, declared in zip(ids, chunk, strict=True)
         ]
-        session.execute(insert(ItemChange), changes)
+        session.execute(bulk_insert(ItemChange), changes)
 
 
 def update_items(
@@ -244,7 +252,7 @@ def _replace_tags(session: Session, changed: Sequence[tuple[StoredItem, ItemDecl
     session.execute(delete(ItemTag).where(ItemTag.item_id.in_([stored.id for stored, _ in changed])))
     rows = [{"item_id": stored.id, "tag": tag} for stored, new in changed for tag in new.tags]
     if rows:
-        session.execute(insert(ItemTag), rows)
+        session.execute(bulk_insert(ItemTag), rows)
 
 
 def _update_fields(session: Session, changed: Sequence[tuple[StoredItem, ItemDeclaration]]) -> None:
@@ -269,7 +277,7 @@ def _update_fields(session: Session, changed: Sequence[tuple[StoredItem, ItemDec
     if updates:
         session.execute(update(ItemField), updates)
     if inserts:
-        session.execute(insert(ItemField), inserts)
+        session.execute(bulk_insert(ItemField), inserts)
 
 
 def declaration_diff(old: ItemDeclaration, new: ItemDeclaration) -> dict[str, Any]:
@@ -342,14 +350,29 @@ def history(session: Session, item_id: int) -> list[ItemChangeRead]:
     ]
 
 
-def _like_pattern(term: str) -> str:
-    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+class contains_text(FunctionElement[bool]):
+    """``haystack`` contains ``needle`` literally: instr() on SQLite, strpos() on PostgreSQL.
+
+    Both scan faster than LIKE '%…%' (no wildcard or case handling) and need no escaping.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+
+
+@compiles(contains_text)
+def _contains_text_default(element: contains_text, compiler: Any, **kw: Any) -> str:
+    return f"(instr({compiler.process(element.clauses, **kw)}) > 0)"
+
+
+@compiles(contains_text, "postgresql")
+def _contains_text_postgresql(element: contains_text, compiler: Any, **kw: Any) -> str:
+    return f"(strpos({compiler.process(element.clauses, **kw)}) > 0)"
 
 
 def _search_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [
-        CatalogItem.search_text.like(_like_pattern(term), escape="\\") for term in (query.text or "").split()
+        contains_text(CatalogItem.search_text, term.lower()) for term in (query.text or "").split()
     ]
     if query.department is not None:
         conditions.append(Department.code == query.department)
@@ -396,7 +419,9 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
     rows = session.execute(statement).mappings().all()
     if rows:
         total = rows[0]["total"]
-    else:
+    elif query.page == 1:
+        total = 0
+    else:  # a page past the end: count separately
         count = select(func.count()).select_from(CatalogItem).join(Department).where(where)
         total = session.scalar(count) or 0
     tags = _tags_of(session, [row["id"] for row in rows])
