@@ -34,6 +34,8 @@ from catalog.items.service import SaveReport, save_items
 from catalog.items.validation import check_items, check_status_changes
 
 SCHEMA_PATH = Path(__file__).with_name("catalog-file.schema.json")
+# Imports that create or change at least this many items refresh the planner statistics.
+BULK_CHANGE = 1000
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 def _parse(text: str, source: str) -> tuple[CatalogFile | None, list[DeclarationProblem]]:
     try:
-        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        raw = _load_data(text)
     except yaml.YAMLError as error:
         return None, [DeclarationProblem(None, None, f"{source} is not valid YAML: {error}")]
     if not isinstance(raw, dict):
@@ -118,6 +120,16 @@ def _parse(text: str, source: str) -> tuple[CatalogFile | None, list[Declaration
     except ValidationError as error:
         return None, problems + [_locate(raw, detail) for detail in error.errors()]
     return shell.model_copy(update={"items": items}), problems
+
+
+def _load_data(text: str) -> Any:
+    """YAML, or JSON (a subset of YAML that json reads about fifty times faster)."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass  # YAML flow style also starts with "{"
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _locate(raw: dict[str, Any], detail: Any) -> DeclarationProblem:
@@ -194,6 +206,8 @@ def _write(session: Session, catalog: CatalogFile, actor: str) -> ImportReport:
     scheme_changed = catalog.classification is not None and save_scheme(session, catalog.classification)
     departments_changed = sum(save_department(session, department) for department in catalog.departments)
     items = save_items(session, catalog.items, actor)
+    if items.created + items.updated >= BULK_CHANGE:
+        items_repository.refresh_statistics(session)
     return ImportReport(scheme_changed, departments_changed, items)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, and_, delete, func, insert, select, update
+from sqlalchemy import Boolean, ColumnElement, and_, delete, func, insert, select, text, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -324,6 +324,14 @@ def set_status(session: Session, stored: StoredItem, target: str, actor: str) ->
         )
     )
     session.flush()
+
+
+def refresh_statistics(session: Session) -> None:
+    """After a bulk change, let PostgreSQL's planner see the new row counts at once (without them it
+    picks nested loops over thousands of items until autovacuum catches up)."""
+    if session.get_bind().dialect.name == "postgresql":
+        for model in (CatalogItem, ItemField, ItemTag, Department):
+            session.execute(text(f"ANALYZE {model.__tablename__}"))
 
 
 def get_by_code_or_raise(session: Session, code: str) -> StoredItem:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -7,6 +8,7 @@ import pytest
 import yaml
 from sqlalchemy.orm import Session
 
+from catalog.declarations import service as declarations_service
 from catalog.declarations.service import (
     dump_catalog,
     export_catalog,
@@ -16,6 +18,7 @@ from catalog.declarations.service import (
 )
 from catalog.items import service as items
 from catalog.items.errors import InvalidDeclaration
+from catalog.items.schemas import SearchQuery
 from tests.catalog.helpers import (
     demo_file,
     demo_raw,
@@ -283,3 +286,19 @@ def test_a_status_cannot_jump_backwards_through_import(session: Session) -> None
 
     with pytest.raises(InvalidDeclaration, match="status cannot change from published to draft"):
         import_catalog(session, parse_catalog_text(yaml.safe_dump(raw, allow_unicode=True)), actor="test")
+
+
+def test_a_json_catalog_file_imports_like_yaml(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(demo_raw(), ensure_ascii=False), encoding="utf-8")
+
+    report = import_catalog_file(session, path, actor="test")
+
+    assert report.items.created == 3
+    assert items.get_item(session, "ZSJ-MS-0001").fields[-1].name == "诉求人电话"
+
+
+def test_a_bulk_import_refreshes_statistics(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(declarations_service, "BULK_CHANGE", 1)
+    import_demo(session)  # on PostgreSQL this runs ANALYZE inside the import's transaction
+    assert items.search(session, SearchQuery(text="人口")).total == 1
