@@ -23,7 +23,7 @@ class Department(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     source_systems: Mapped[list[SourceSystem]] = relationship(
-        back_populates="department", order_by="SourceSystem.code"
+        back_populates="department", order_by="SourceSystem.id"
     )
 
 

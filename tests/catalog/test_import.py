@@ -67,6 +67,20 @@ def test_export_writes_the_same_format_back(session: Session) -> None:
     assert not import_catalog(session, exported, actor="test").changed
 
 
+def test_export_keeps_the_declared_order_of_source_systems(session: Session) -> None:
+    raw = demo_raw()
+    psga = raw["departments"][0]
+    vehicle = {"code": "vehicle", "name": "机动车管理系统", "location": "drop/psga/vehicle"}
+    psga["source_systems"].insert(0, vehicle)
+    declared = parse_catalog_text(yaml.safe_dump(raw, allow_unicode=True))
+    import_catalog(session, declared, actor="test")
+
+    exported = export_catalog(session)
+
+    assert [s.code for s in exported.departments[0].source_systems] == ["vehicle", "population"]
+    assert exported.departments == declared.departments
+
+
 def test_a_changed_declaration_is_updated_and_recorded_in_history(session: Session) -> None:
     import_demo(session)
     raw = demo_raw()
