@@ -74,6 +74,7 @@ def test_export_keeps_the_declared_order_of_source_systems(session: Session) -> 
     psga["source_systems"].insert(0, vehicle)
     declared = parse_catalog_text(yaml.safe_dump(raw, allow_unicode=True))
     import_catalog(session, declared, actor="test")
+    session.expire_all()  # read back from the database, not from the objects just written
 
     exported = export_catalog(session)
 
