@@ -32,7 +32,7 @@ app.add_typer(catalog_app, name="catalog")
 
 # Wide enough for Chinese titles when the output is not a terminal (pipes, CI logs).
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 DEMO_CATALOG = Path(__file__).parent / "demo" / "catalog.yaml"
 
 Actor = Annotated[str, typer.Option(help="Who is acting, recorded in the item history.")]
