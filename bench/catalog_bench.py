@@ -284,9 +284,7 @@ def run_backend(
                 f"load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
-            print(
-                f"[{backend}]   {'kind':<16}{'n':>4}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'mean hits':>11}"
-            )
+            print(f"[{backend}]   {'kind':<16}{'n':>4}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'mean hits':>11}")
             for kind in sorted(result.by_kind):
                 values = result.by_kind[kind]
                 hits = statistics.mean(result.hits_by_kind[kind])
@@ -329,8 +327,7 @@ def machine_facts() -> list[str]:
 
     return [
         f"date:     {datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"machine:  nproc {usable} ({os.cpu_count()} online), CPU {model}{memory}, "
-        f"load {os.getloadavg()[0]:.2f}",
+        f"machine:  nproc {usable} ({os.cpu_count()} online), CPU {model}{memory}, load {os.getloadavg()[0]:.2f}",
         f"software: Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, "
         f"pydantic {pydantic.VERSION}, PyYAML {yaml.__version__} (libyaml {yaml.__with_libyaml__}), "
         f"sqlite3 {sqlite3.sqlite_version}",
@@ -353,9 +350,7 @@ def summary(results: list[BackendResult], items: int, full_scale: bool) -> tuple
         rows.append((result.backend, "search max", f"{max(result.latencies_ms):.2f} ms", "", ""))
         met = met and ok and p95 <= SEARCH_P95_TARGET_MS
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     if not full_scale:
         lines.append("(not the acceptance scale of 10,000 items / 200,000 fields / 100 departments)")
@@ -372,9 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--catalog", type=Path, help="use (or create, if missing) this catalog file")
-    parser.add_argument(
-        "--analyze", action="store_true", help="ANALYZE the PostgreSQL database before searching"
-    )
+    parser.add_argument("--analyze", action="store_true", help="ANALYZE the PostgreSQL database before searching")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
 

@@ -57,9 +57,7 @@ class FieldTemplate:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def F(
-    name: str, label: str, dt: str = "string", sem: str = "none", lvl: int = 1, **extra: Any
-) -> FieldTemplate:
+def F(name: str, label: str, dt: str = "string", sem: str = "none", lvl: int = 1, **extra: Any) -> FieldTemplate:
     return FieldTemplate(name, label, dt, sem, lvl, extra)
 
 
@@ -548,9 +546,7 @@ def _department_pool() -> list[DepartmentTemplate]:
     city = [DepartmentTemplate(c, z, e, "city_department", d) for c, z, e, d in _CITY]
     district = [DepartmentTemplate(c, z, e, "district_unit", d) for c, z, e, d in _DISTRICT]
     street = [
-        DepartmentTemplate(
-            f"{code}{suffix}", f"坪山区{name[:2]}{zh}", f"{english} {en}", "street_office", domains
-        )
+        DepartmentTemplate(f"{code}{suffix}", f"坪山区{name[:2]}{zh}", f"{english} {en}", "street_office", domains)
         for suffix, zh, en, domains in _STREET_UNITS
         for code, name, english in zip(_STREET_CODES, STREETS, _STREET_EN, strict=True)
     ]
@@ -622,9 +618,7 @@ def _field(rng: random.Random, template: FieldTemplate, key: bool = False) -> di
     if template.semantic_type != "none":
         declared["semantic_type"] = template.semantic_type
     # Copies: a list shared between fields would be written as a YAML anchor and alias.
-    declared.update(
-        {name: list(value) if isinstance(value, list) else value for name, value in template.extra.items()}
-    )
+    declared.update({name: list(value) if isinstance(value, list) else value for name, value in template.extra.items()})
     if rng.random() < 0.12:
         declared["description"] = rng.choice(
             ["以业务系统登记为准", "为空表示未采集", "按国家标准编码", "历史数据可能缺失", "每次变更时更新"]
@@ -639,9 +633,7 @@ def _public(template: FieldTemplate) -> bool:
     return MINIMUM_LEVELS.get(template.semantic_type, 1) == 1 and template.level <= 2
 
 
-def _fields(
-    rng: random.Random, domain: Domain, subject: str, count: int, public: bool
-) -> list[dict[str, Any]]:
+def _fields(rng: random.Random, domain: Domain, subject: str, count: int, public: bool) -> list[dict[str, Any]]:
     """The fields of one item; a public item (open data and the like) carries no personal data."""
     about_person = not public and rng.random() < domain.person
     about_organization = rng.random() < domain.organization

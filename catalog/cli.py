@@ -31,8 +31,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 
 # Wide enough for Chinese titles when the output is not a terminal (pipes, CI logs).
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True, markup=False, highlight=False, width=None if sys.stdout.isatty() else 160)
+# Catalog text is data, never Rich markup.
+err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 DEMO_CATALOG = Path(__file__).parent / "demo" / "catalog.yaml"
 
 Actor = Annotated[str, typer.Option(help="Who is acting, recorded in the item history.")]
@@ -46,7 +47,7 @@ def default_actor() -> str:
 def _engine(require_schema: bool = True) -> Engine:
     engine = make_engine(get_settings().resolved_database_url)
     if require_schema and not inspect(engine).has_table("alembic_version"):
-        err.print("[red]The database has no schema yet: run `datashare db upgrade` first.[/red]")
+        err.print("The database has no schema yet: run `datashare db upgrade` first.", style="red")
         raise typer.Exit(2)
     return engine
 
@@ -59,7 +60,7 @@ def unit_of_work() -> Iterator[Session]:
         with session_scope(engine) as session:
             yield session
     except DomainError as error:
-        err.print(f"[red]{error.message}[/red]", markup=True, highlight=False)
+        err.print(error.message, style="red")
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
@@ -115,9 +116,7 @@ def catalog_search(
     open_data: Annotated[bool | None, typer.Option("--open/--not-open", help="Open-data flag.")] = None,
     status: Annotated[ItemStatus | None, typer.Option(help="Lifecycle status.")] = None,
     tag: Annotated[str | None, typer.Option(help="A tag the item carries.")] = None,
-    sort: Annotated[
-        str, typer.Option(help="code, title, level or updated_at; prefix - for descending.")
-    ] = "code",
+    sort: Annotated[str, typer.Option(help="code, title, level or updated_at; prefix - for descending.")] = "code",
     page: int = 1,
     page_size: int = 20,
     as_json: AsJson = False,
@@ -197,7 +196,7 @@ def catalog_show(
 
 def _print_item(item: ItemRead) -> None:
     out.print(
-        f"[bold]{item.code}[/bold] {item.title}  (level {item.level}, {item.sharing_type.value}"
+        f"{item.code} {item.title}  (level {item.level}, {item.sharing_type.value}"
         f"{', open data' if item.open_data else ''}, {item.status.value})"
     )
     out.print(

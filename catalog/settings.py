@@ -19,7 +19,6 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     secret_key: SecretStr = SecretStr(LOCAL_ONLY_SECRET)
-    search_max_page_size: int = 100
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> Settings:

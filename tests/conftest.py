@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -86,10 +85,3 @@ def session(engine: Engine) -> Iterator[Session]:
         with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
             yield session
         transaction.rollback()
-
-
-@pytest.fixture
-def samples_dir() -> Path:
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
-    assert path.exists(), f"the sample exports are expected at {path} (shared/ beside the checkout)"
-    return path

@@ -18,9 +18,7 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def datashare(
-    backend: str, database_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
+def datashare(backend: str, database_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Runs `datashare ARGS...` against a fresh, empty database; returns the result."""
     monkeypatch.setenv("DATASHARE_DATABASE_URL", database_factory(backend, migrate=False))
     monkeypatch.setenv("DATASHARE_DATA_DIR", str(tmp_path / "data"))
@@ -43,9 +41,7 @@ def test_commands_refuse_a_database_without_schema(datashare: Any) -> None:
 def test_import_search_show_and_lifecycle(datashare: Any, tmp_path: Path) -> None:
     datashare("db", "upgrade")
     assert "3 items created" in datashare("catalog", "import", str(DEMO_CATALOG)).output
-    assert (
-        "0 items created, 0 updated, 3 unchanged" in datashare("catalog", "import", str(DEMO_CATALOG)).output
-    )
+    assert "0 items created, 0 updated, 3 unchanged" in datashare("catalog", "import", str(DEMO_CATALOG)).output
 
     found = json.loads(datashare("catalog", "search", "人口", "--json").output)
     assert [item["code"] for item in found["items"]] == ["PSGA-RK-0001"]
@@ -60,9 +56,7 @@ def test_import_search_show_and_lifecycle(datashare: Any, tmp_path: Path) -> Non
     assert shown["fields"][0]["name"] == "统一社会信用代码"
     assert shown["history"][0]["action"] == "created"
 
-    assert (
-        "is now retired" in datashare("catalog", "retire", "SCJG-FR-0001", "--actor", "steward:scjg").output
-    )
+    assert "is now retired" in datashare("catalog", "retire", "SCJG-FR-0001", "--actor", "steward:scjg").output
     refused = datashare("catalog", "publish", "SCJG-FR-0001", expect=1)
     assert "cannot go from retired to published" in refused.output
     missing = datashare("catalog", "show", "NOPE-1", expect=1)

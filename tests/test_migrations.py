@@ -21,9 +21,7 @@ TABLES = {
 }
 
 
-def test_upgrade_from_empty_creates_the_schema_and_the_default_scheme(
-    backend: str, database_factory: Any
-) -> None:
+def test_upgrade_from_empty_creates_the_schema_and_the_default_scheme(backend: str, database_factory: Any) -> None:
     engine = make_engine(database_factory(backend, migrate=False))
     upgrade(engine)
 
@@ -31,9 +29,7 @@ def test_upgrade_from_empty_creates_the_schema_and_the_default_scheme(
     with session_scope(engine) as session:
         levels = session.execute(select(ClassificationLevel.level, ClassificationLevel.name_zh)).all()
         assert sorted(levels) == [(1, "公开"), (2, "内部"), (3, "敏感"), (4, "核心")]
-        rules = dict(
-            session.execute(select(SemanticTypeRule.semantic_type, SemanticTypeRule.minimum_level)).all()
-        )
+        rules = dict(session.execute(select(SemanticTypeRule.semantic_type, SemanticTypeRule.minimum_level)).all())
         assert rules["resident_id"] == 3
     engine.dispose()
 

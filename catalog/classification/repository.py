@@ -13,8 +13,7 @@ def load_scheme(session: Session) -> ClassificationScheme:
     rules = session.scalars(select(SemanticTypeRule))
     return ClassificationScheme(
         levels=[
-            LevelDeclaration(level=row.level, code=row.code, name_zh=row.name_zh, name_en=row.name_en)
-            for row in levels
+            LevelDeclaration(level=row.level, code=row.code, name_zh=row.name_zh, name_en=row.name_en) for row in levels
         ],
         minimum_levels={SemanticType(rule.semantic_type): rule.minimum_level for rule in rules},
     )

@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.classification.repository import load_scheme, save_scheme
 from catalog.classification.schemas import ClassificationScheme
+from catalog.classification.types import SemanticType
 from catalog.declarations.schemas import CatalogFile
 from catalog.departments.repository import (
     department_ids,
@@ -26,13 +26,14 @@ from catalog.departments.repository import (
     source_system_ids,
     to_declaration,
 )
+from catalog.departments.schemas import DepartmentDeclaration
 from catalog.items import repository as items_repository
 from catalog.items.errors import DeclarationProblem, InvalidDeclaration
-from catalog.items.models import CatalogItem
-from catalog.items.schemas import ItemDeclaration, ItemStatus
-from catalog.items.service import SaveReport, save_items
+from catalog.items.schemas import ItemDeclaration
+from catalog.items.service import SaveReport, write_checked_items
 from catalog.items.validation import check_items, check_status_changes
 
+Entry = TypeVar("Entry", ItemDeclaration, DepartmentDeclaration)
 SCHEMA_PATH = Path(__file__).with_name("catalog-file.schema.json")
 # Imports that create or change at least this many items refresh the planner statistics.
 BULK_CHANGE = 1000
@@ -46,9 +47,7 @@ class ImportReport:
 
     @property
     def changed(self) -> bool:
-        return (
-            self.scheme_changed or self.departments_changed > 0 or self.items.created + self.items.updated > 0
-        )
+        return self.scheme_changed or self.departments_changed > 0 or self.items.created + self.items.updated > 0
 
 
 def import_catalog_file(session: Session, path: Path, actor: str) -> ImportReport:
@@ -105,21 +104,31 @@ def _parse(text: str, source: str) -> tuple[CatalogFile | None, list[Declaration
         return None, [DeclarationProblem(None, None, f"{source} is not valid YAML: {error}")]
     if not isinstance(raw, dict):
         return None, [DeclarationProblem(None, None, f"{source} must hold a mapping at the top")]
-    raw_items = raw.get("items", [])
-    if not isinstance(raw_items, list):
-        raw_items = []
-    problems: list[DeclarationProblem] = []
-    items: list[ItemDeclaration] = []
-    for index, entry in enumerate(raw_items):
-        try:
-            items.append(ItemDeclaration.model_validate(entry))
-        except ValidationError as error:
-            problems += [_locate(raw, {**d, "loc": ("items", index, *d["loc"])}) for d in error.errors()]
+    # Items and departments are parsed one by one, so one bad entry does not hide the others' problems.
+    items, problems = _parse_entries(raw, "items", ItemDeclaration)
+    departments, department_problems = _parse_entries(raw, "departments", DepartmentDeclaration)
+    problems += department_problems
+    rest = {key: value for key, value in raw.items() if key not in ("items", "departments")}
+    for key in ("items", "departments"):
+        if not isinstance(raw.get(key, []), list):
+            rest[key] = raw[key]  # let the model say what is wrong with it
     try:
-        shell = CatalogFile.model_validate({**raw, "items": raw.get("items") if not raw_items else []})
+        shell = CatalogFile.model_validate(rest)
     except ValidationError as error:
         return None, problems + [_locate(raw, detail) for detail in error.errors()]
-    return shell.model_copy(update={"items": items}), problems
+    return shell.model_copy(update={"items": items, "departments": departments}), problems
+
+
+def _parse_entries(raw: dict[str, Any], key: str, model: type[Entry]) -> tuple[list[Entry], list[DeclarationProblem]]:
+    entries = raw.get(key, [])
+    parsed: list[Entry] = []
+    problems: list[DeclarationProblem] = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        try:
+            parsed.append(model.model_validate(entry))
+        except ValidationError as error:
+            problems += [_locate(raw, detail, prefix=(key, index)) for detail in error.errors()]
+    return parsed, problems
 
 
 def _load_data(text: str) -> Any:
@@ -129,12 +138,25 @@ def _load_data(text: str) -> Any:
             return json.loads(text)
         except json.JSONDecodeError:
             pass  # YAML flow style also starts with "{"
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
-def _locate(raw: dict[str, Any], detail: Any) -> DeclarationProblem:
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A safe loader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _locate(raw: dict[str, Any], detail: Any, prefix: tuple[str, int] | tuple[()] = ()) -> DeclarationProblem:
     """Name the item and field (or department) a pydantic error points at, by code and name."""
-    loc = list(detail["loc"])
+    loc = [*prefix, *detail["loc"]]
     message = detail["msg"].removeprefix("Value error, ")
     item = field = None
     where: list[str] = []
@@ -168,8 +190,11 @@ def _entry(entries: Any, index: int) -> dict[str, Any]:
 
 def check_catalog_file(session: Session, catalog: CatalogFile) -> list[DeclarationProblem]:
     """Everything wrong with a file, judged against what the database already holds, without writing."""
-    scheme = _merged_scheme(load_scheme(session), catalog.classification)
-    problems = _check_scheme(scheme)
+    current_scheme = load_scheme(session)
+    scheme = _merged_scheme(current_scheme, catalog.classification)
+    problems = _check_scheme(current_scheme, scheme)
+    if scheme.minimum_levels != current_scheme.minimum_levels:
+        problems += _stored_fields_below_minimum(session, scheme, {item.code for item in catalog.items})
     department_codes = [department.code for department in catalog.departments]
     problems += [
         DeclarationProblem(None, None, f"department {code} is declared more than once")
@@ -180,18 +205,15 @@ def check_catalog_file(session: Session, catalog: CatalogFile) -> list[Declarati
     for department in catalog.departments:
         codes = [source.code for source in department.source_systems]
         problems += [
-            DeclarationProblem(
-                None, None, f"department {department.code}: source system {code} is declared twice"
-            )
+            DeclarationProblem(None, None, f"department {department.code}: source system {code} is declared twice")
             for code, count in Counter(codes).items()
             if count > 1
         ]
         sources.update((department.code, code) for code in codes)
     known_departments = set(department_ids(session)) | set(department_codes)
     problems += check_items(catalog.items, scheme, known_departments, sources)
-    problems += check_status_changes(
-        _stored_statuses(session, [item.code for item in catalog.items]), catalog.items
-    )
+    stored_statuses = items_repository.statuses_by_code(session, [item.code for item in catalog.items])
+    problems += check_status_changes(stored_statuses, catalog.items)
     return problems
 
 
@@ -205,7 +227,7 @@ def import_catalog(session: Session, catalog: CatalogFile, actor: str) -> Import
 def _write(session: Session, catalog: CatalogFile, actor: str) -> ImportReport:
     scheme_changed = catalog.classification is not None and save_scheme(session, catalog.classification)
     departments_changed = sum(save_department(session, department) for department in catalog.departments)
-    items = save_items(session, catalog.items, actor)
+    items = write_checked_items(session, catalog.items, actor)
     if items.created + items.updated >= BULK_CHANGE:
         items_repository.refresh_statistics(session)
     return ImportReport(scheme_changed, departments_changed, items)
@@ -231,28 +253,33 @@ def catalog_json_schema() -> str:
     return json.dumps(CatalogFile.model_json_schema(), ensure_ascii=False, indent=2) + "\n"
 
 
-def _merged_scheme(
-    current: ClassificationScheme, declared: ClassificationScheme | None
-) -> ClassificationScheme:
+def _merged_scheme(current: ClassificationScheme, declared: ClassificationScheme | None) -> ClassificationScheme:
     if declared is None:
         return current
-    levels = {level.level: level for level in current.levels} | {
-        level.level: level for level in declared.levels
-    }
+    levels = {level.level: level for level in current.levels} | {level.level: level for level in declared.levels}
     return ClassificationScheme(
         levels=[levels[number] for number in sorted(levels)],
         minimum_levels={**current.minimum_levels, **declared.minimum_levels},
     )
 
 
-def _check_scheme(scheme: ClassificationScheme) -> list[DeclarationProblem]:
+def _check_scheme(current: ClassificationScheme, scheme: ClassificationScheme) -> list[DeclarationProblem]:
     known = scheme.level_numbers()
     problems = [
-        DeclarationProblem(
-            None, None, f"classification: minimum level {level} for {semantic.value} is not a level"
-        )
+        DeclarationProblem(None, None, f"classification: minimum level {level} for {semantic.value} is not a level")
         for semantic, level in scheme.minimum_levels.items()
         if level not in known
+    ]
+    owners = {level.code: level.level for level in current.levels}
+    problems += [
+        DeclarationProblem(
+            None,
+            None,
+            f"classification: level code {level.code} belongs to level {owners[level.code]}; "
+            "codes cannot move between levels",
+        )
+        for level in scheme.levels
+        if owners.get(level.code, level.level) != level.level
     ]
     codes = Counter(level.code for level in scheme.levels)
     problems += [
@@ -263,12 +290,17 @@ def _check_scheme(scheme: ClassificationScheme) -> list[DeclarationProblem]:
     return problems
 
 
-def _stored_statuses(session: Session, codes: list[str]) -> dict[str, ItemStatus]:
-    statuses: dict[str, ItemStatus] = {}
-    for start in range(0, len(codes), items_repository.CHUNK):
-        chunk = codes[start : start + items_repository.CHUNK]
-        rows = session.execute(
-            select(CatalogItem.code, CatalogItem.status).where(CatalogItem.code.in_(chunk))
+def _stored_fields_below_minimum(
+    session: Session, scheme: ClassificationScheme, declared_codes: set[str]
+) -> list[DeclarationProblem]:
+    """Stored items the file does not redeclare must still meet raised minimum levels."""
+    return [
+        DeclarationProblem(
+            code,
+            name,
+            f"level {level} would be below the new minimum {scheme.minimum_for(SemanticType(semantic))} "
+            f"for semantic type {semantic}: raise the field's level in the same file",
         )
-        statuses.update({code: ItemStatus(status) for code, status in rows})
-    return statuses
+        for code, name, semantic, level in items_repository.fields_below(session, scheme.minimum_levels)
+        if code not in declared_codes
+    ]

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from catalog.db import Base, utcnow
+from catalog.db import Base, UTCDateTime, utcnow
 
 
 class Department(Base):
@@ -19,12 +19,10 @@ class Department(Base):
     name_en: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    source_systems: Mapped[list[SourceSystem]] = relationship(
-        back_populates="department", order_by="SourceSystem.id"
-    )
+    source_systems: Mapped[list[SourceSystem]] = relationship(back_populates="department", order_by="SourceSystem.id")
 
 
 class SourceSystem(Base):

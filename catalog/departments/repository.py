@@ -34,9 +34,7 @@ def save_department(session: Session, declared: DepartmentDeclaration) -> bool:
     Source systems the declaration does not name are kept.
     """
     department = session.scalar(
-        select(Department)
-        .options(selectinload(Department.source_systems))
-        .where(Department.code == declared.code)
+        select(Department).options(selectinload(Department.source_systems)).where(Department.code == declared.code)
     )
     created = department is None
     if department is None:
@@ -69,7 +67,5 @@ def department_ids(session: Session) -> dict[str, int]:
 
 
 def source_system_ids(session: Session) -> dict[tuple[str, str], int]:
-    rows = session.execute(
-        select(Department.code, SourceSystem.code, SourceSystem.id).join(SourceSystem.department)
-    )
+    rows = session.execute(select(Department.code, SourceSystem.code, SourceSystem.id).join(SourceSystem.department))
     return {(department, source): id_ for department, source, id_ in rows}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -33,6 +34,18 @@ class ExportEncoding(StrEnum):
     GBK = "gbk"
 
 
+LOCATION_RULES = {
+    SourceAccess.FILE_DROP: re.compile(r"^(?![/\\])(?![a-z][a-z0-9+.-]*:)[^\s]+$|^(file|s3|gs|gcs|abfs|az)://\S+$"),
+    SourceAccess.HTTP: re.compile(r"^https?://[^\s/]+\S*$"),
+    SourceAccess.SQL: re.compile(r"^env:[A-Z_][A-Z0-9_]*$"),
+}
+LOCATION_HELP = {
+    SourceAccess.FILE_DROP: "a folder under the data folder (no '..') or a file://, s3://, gs:// or abfs:// URL",
+    SourceAccess.HTTP: "an http:// or https:// URL",
+    SourceAccess.SQL: "env:NAME, the environment variable holding the database URL",
+}
+
+
 class SourceSystemDeclaration(BaseModel):
     """How a department's system is reached.
 
@@ -54,12 +67,13 @@ class SourceSystemDeclaration(BaseModel):
 
     @model_validator(mode="after")
     def _access_needs(self) -> SourceSystemDeclaration:
-        if self.access is SourceAccess.SQL and not self.query:
-            raise ValueError("a sql source system needs a query")
-        if self.access is not SourceAccess.SQL and self.query:
-            raise ValueError(f"a query only applies to sql source systems, not {self.access.value}")
-        if self.access is SourceAccess.SQL and not self.location.startswith("env:"):
-            raise ValueError("a sql source system's location names an environment variable: env:NAME")
+        access = self.access.value
+        if (self.access is SourceAccess.SQL) != (self.query is not None):
+            raise ValueError("a query is required for sql source systems and applies to no other")
+        if self.file_pattern is not None and self.access is not SourceAccess.FILE_DROP:
+            raise ValueError(f"a file_pattern only applies to file_drop source systems, not {access}")
+        if not LOCATION_RULES[self.access].match(self.location) or ".." in self.location.split("/"):
+            raise ValueError(f"location {self.location!r} is not valid for {access}: {LOCATION_HELP[self.access]}")
         return self
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from catalog.errors import DomainError, InvalidTransition, NotFound
+from catalog.errors import Conflict, DomainError, InvalidTransition, NotFound
 
 
 @dataclass(frozen=True, order=True)
@@ -43,3 +43,14 @@ class ItemNotFound(NotFound):
 
 class IllegalStatusChange(InvalidTransition):
     code = "illegal_status_change"
+
+
+class ItemExists(Conflict):
+    code = "item_exists"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"catalog item {code} already exists")
+
+
+class InvalidActor(DomainError):
+    code = "invalid_actor"

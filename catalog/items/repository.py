@@ -22,6 +22,7 @@ from catalog.items.schemas import (
     ItemChangeRead,
     ItemDeclaration,
     ItemRead,
+    ItemStatus,
     ItemSummary,
     SearchPage,
     SearchQuery,
@@ -49,6 +50,7 @@ FIELD_ATTRIBUTES = (
 class StoredItem:
     id: int
     declaration: ItemDeclaration
+    status: ItemStatus
     level: int
     created_at: datetime
     updated_at: datetime
@@ -120,12 +122,12 @@ def _load_where(session: Session, condition: ColumnElement[bool] | None) -> dict
         stored[item.code] = StoredItem(
             id=item.id,
             declaration=declaration,
+            status=ItemStatus(item.status),
             level=item.level,
             created_at=item.created_at,
             updated_at=item.updated_at,
             field_ids={
-                declared.name: field_id
-                for (field_id, _), declared in zip(fields, declaration.fields, strict=True)
+                declared.name: field_id for (field_id, _), declared in zip(fields, declaration.fields, strict=True)
             },
         )
     return stored
@@ -149,9 +151,7 @@ def _fields_of(session: Session, item_ids: Sequence[int]) -> dict[int, list[tupl
 def _tags_of(session: Session, item_ids: Sequence[int]) -> dict[int, list[str]]:
     by_item: dict[int, list[str]] = defaultdict(list)
     for chunk in _chunks(item_ids):
-        for item_id, tag in session.execute(
-            select(ItemTag.item_id, ItemTag.tag).where(ItemTag.item_id.in_(chunk))
-        ):
+        for item_id, tag in session.execute(select(ItemTag.item_id, ItemTag.tag).where(ItemTag.item_id.in_(chunk))):
             by_item[item_id].append(tag)
     return by_item
 
@@ -195,11 +195,7 @@ def insert_items(session: Session, items: Sequence[ItemDeclaration], refs: Refer
             for position, field in enumerate(declared.fields)
         ]
         session.execute(bulk_insert(ItemField), field_rows)
-        tag_rows = [
-            {"item_id": i, "tag": tag}
-            for i, declared in zip(ids, chunk, strict=True)
-            for tag in declared.tags
-        ]
+        tag_rows = [{"item_id": i, "tag": tag} for i, declared in zip(ids, chunk, strict=True) for tag in declared.tags]
         if tag_rows:
             session.execute(bulk_insert(ItemTag), tag_rows)
         changes = [
@@ -227,9 +223,7 @@ def update_items(
             update(CatalogItem),
             [{"id": stored.id, **_item_row(new, refs), "updated_at": now} for stored, new in chunk],
         )
-        _replace_tags(
-            session, [(stored, new) for stored, new in chunk if stored.declaration.tags != new.tags]
-        )
+        _replace_tags(session, [(stored, new) for stored, new in chunk if stored.declaration.tags != new.tags])
         _update_fields(session, chunk)
         session.execute(
             insert(ItemChange),
@@ -284,9 +278,7 @@ def declaration_diff(old: ItemDeclaration, new: ItemDeclaration) -> dict[str, An
     """What changed, as {attribute: [old, new]} plus per-field changes under "fields"."""
     before = old.model_dump(mode="json", exclude={"fields"})
     after = new.model_dump(mode="json", exclude={"fields"})
-    changes: dict[str, Any] = {
-        name: [before[name], after[name]] for name in after if before[name] != after[name]
-    }
+    changes: dict[str, Any] = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
     old_fields = {field.name: field.model_dump(mode="json") for field in old.fields}
     new_fields = {field.name: field.model_dump(mode="json") for field in new.fields}
     field_changes: dict[str, Any] = {}
@@ -299,9 +291,7 @@ def declaration_diff(old: ItemDeclaration, new: ItemDeclaration) -> dict[str, An
                 for attribute, value in values.items()
                 if old_fields[name][attribute] != value
             }
-    field_changes.update(
-        {name: {"removed": values} for name, values in old_fields.items() if name not in new_fields}
-    )
+    field_changes.update({name: {"removed": values} for name, values in old_fields.items() if name not in new_fields})
     if field_changes:
         changes["fields"] = field_changes
     if [f.name for f in old.fields] != [f.name for f in new.fields] and set(old_fields) == set(new_fields):
@@ -309,21 +299,50 @@ def declaration_diff(old: ItemDeclaration, new: ItemDeclaration) -> dict[str, An
     return changes
 
 
-def set_status(session: Session, stored: StoredItem, target: str, actor: str) -> None:
+def set_status(session: Session, stored: StoredItem, target: str, actor: str) -> bool:
+    """Move the status on from the one read; False if another transaction moved it first."""
     now = utcnow()
-    session.execute(
-        update(CatalogItem).where(CatalogItem.id == stored.id).values(status=target, updated_at=now)
+    current = stored.status
+    result = session.execute(
+        update(CatalogItem)
+        .where(CatalogItem.id == stored.id, CatalogItem.status == current.value)
+        .values(status=target, updated_at=now)
+        .execution_options(synchronize_session=False)
     )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
     session.add(
         ItemChange(
             item_id=stored.id,
             changed_at=now,
             actor=actor,
             action="status",
-            changes={"status": [stored.declaration.status.value, target]},
+            changes={"status": [current.value, target]},
         )
     )
     session.flush()
+    return True
+
+
+def fields_below(session: Session, minimum_levels: dict[Any, int]) -> list[tuple[str, str, str, int]]:
+    """(item code, field name, semantic type, level) of stored fields below their type's minimum."""
+    found: list[tuple[str, str, str, int]] = []
+    for semantic_type, minimum in minimum_levels.items():
+        statement = (
+            select(CatalogItem.code, ItemField.name, ItemField.semantic_type, ItemField.level)
+            .join(ItemField, ItemField.item_id == CatalogItem.id)
+            .where(ItemField.semantic_type == str(semantic_type), ItemField.level < minimum)
+        )
+        found.extend((code, name, semantic, level) for code, name, semantic, level in session.execute(statement))
+    return found
+
+
+def statuses_by_code(session: Session, codes: Sequence[str]) -> dict[str, ItemStatus]:
+    statuses: dict[str, ItemStatus] = {}
+    for chunk in _chunks(sorted(set(codes))):
+        rows = session.execute(select(CatalogItem.code, CatalogItem.status).where(CatalogItem.code.in_(chunk)))
+        statuses.update({code: ItemStatus(status) for code, status in rows})
+    return statuses
 
 
 def refresh_statistics(session: Session) -> None:
@@ -403,6 +422,8 @@ def _search_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
 def search(session: Session, query: SearchQuery) -> SearchPage:
     where = and_(True, *_search_conditions(query))
     column = getattr(CatalogItem, query.sort.lstrip("-"))
+    if session.get_bind().dialect.name == "postgresql" and query.sort.lstrip("-") in ("code", "title"):
+        column = column.collate("C")  # code-point order, as on SQLite, whatever the server's locale
     order = column.desc() if query.sort.startswith("-") else column.asc()
     statement = (
         select(
@@ -420,7 +441,7 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
         )
         .join(Department, CatalogItem.department_id == Department.id)
         .where(where)
-        .order_by(order, CatalogItem.code)
+        .order_by(order, CatalogItem.id)
         .limit(query.page_size)
         .offset((query.page - 1) * query.page_size)
     )

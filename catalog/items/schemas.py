@@ -5,10 +5,18 @@ from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from catalog.classification.types import DataType, MaskingRule, SemanticType, default_masking
 
@@ -31,6 +39,14 @@ class ItemStatus(StrEnum):
     RETIRED = "retired"
 
 
+# Bounds are kept as text; YAML numbers are accepted too.
+Bound = Annotated[
+    Annotated[str, Field(max_length=64)] | None,
+    BeforeValidator(lambda value: None if value is None else str(value)),
+    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 64}, {"type": "number"}, {"type": "null"}]}),
+]
+
+
 class FieldDeclaration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,13 +54,13 @@ class FieldDeclaration(BaseModel):
     label: str = Field(default="", max_length=200)
     description: str = ""
     data_type: DataType = DataType.STRING
-    nullable: bool = True
+    nullable: bool | None = Field(default=None, description="Defaults to true, and to false for key fields.")
     key: bool = False
     semantic_type: SemanticType = SemanticType.NONE
-    allowed_values: list[str] | None = None
+    allowed_values: list[str] | None = Field(default=None, min_length=1)
     pattern: str | None = Field(default=None, max_length=500)
-    minimum: str | None = Field(default=None, max_length=64)
-    maximum: str | None = Field(default=None, max_length=64)
+    minimum: Bound = None
+    maximum: Bound = None
     level: int
     masking: MaskingRule | None = None
 
@@ -54,11 +70,6 @@ class FieldDeclaration(BaseModel):
         if name != name.strip():
             raise ValueError("field name has leading or trailing spaces")
         return name
-
-    @field_validator("minimum", "maximum", mode="before")
-    @classmethod
-    def _bound_as_text(cls, value: Any) -> Any:
-        return None if value is None else str(value)
 
     @field_validator("pattern")
     @classmethod
@@ -71,33 +82,50 @@ class FieldDeclaration(BaseModel):
         return pattern
 
     @model_validator(mode="after")
-    def _normalise(self) -> FieldDeclaration:
+    def _consistent(self) -> FieldDeclaration:
+        if self.key and self.nullable:
+            raise ValueError("a key field cannot be nullable")
+        if self.nullable is None:
+            self.nullable = not self.key
         if self.masking is None:
             self.masking = default_masking(self.semantic_type)
-        if self.key and self.nullable:
-            self.nullable = False
-        for bound in (self.minimum, self.maximum):
-            if bound is not None:
-                _parse_bound(self.data_type, bound)
-        if self.allowed_values is not None and len(set(self.allowed_values)) != len(self.allowed_values):
-            raise ValueError("allowed_values lists a value twice")
+        if self.pattern is not None and self.data_type is not DataType.STRING:
+            raise ValueError(f"a pattern only applies to string fields, not {self.data_type.value}")
+        self._check_bounds()
+        if self.allowed_values is not None:
+            if len(set(self.allowed_values)) != len(self.allowed_values):
+                raise ValueError("allowed_values lists a value twice")
+            for value in self.allowed_values:
+                _parse_value(self.data_type, value, "allowed value")
         return self
 
+    def _check_bounds(self) -> None:
+        if self.minimum is None and self.maximum is None:
+            return
+        if self.data_type not in VALUE_PARSERS:
+            raise ValueError(f"minimum/maximum do not apply to {self.data_type.value} fields")
+        low = None if self.minimum is None else _parse_value(self.data_type, self.minimum, "minimum")
+        high = None if self.maximum is None else _parse_value(self.data_type, self.maximum, "maximum")
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"minimum {self.minimum} is above maximum {self.maximum}")
 
-def _parse_bound(data_type: DataType, bound: str) -> object:
-    parsers: dict[DataType, Any] = {
-        DataType.INTEGER: int,
-        DataType.DECIMAL: Decimal,
-        DataType.DATE: date.fromisoformat,
-        DataType.DATETIME: datetime.fromisoformat,
-    }
-    parser = parsers.get(data_type)
+
+VALUE_PARSERS: dict[DataType, Any] = {
+    DataType.INTEGER: int,
+    DataType.DECIMAL: Decimal,
+    DataType.DATE: date.fromisoformat,
+    DataType.DATETIME: datetime.fromisoformat,
+}
+
+
+def _parse_value(data_type: DataType, text: str, what: str) -> Any:
+    parser = VALUE_PARSERS.get(data_type)
     if parser is None:
-        raise ValueError(f"minimum/maximum do not apply to {data_type.value} fields")
+        return text
     try:
-        return parser(bound)
+        return parser(text)
     except (ValueError, InvalidOperation):
-        raise ValueError(f"bound {bound!r} is not a valid {data_type.value}") from None
+        raise ValueError(f"{what} {text!r} is not a valid {data_type.value}") from None
 
 
 def validate_frequency(frequency: str) -> str:
@@ -105,9 +133,7 @@ def validate_frequency(frequency: str) -> str:
         return frequency
     if len(frequency.split()) != 5 or not croniter.is_valid(frequency):
         presets = ", ".join(FREQUENCY_PRESETS)
-        raise ValueError(
-            f"update_frequency {frequency!r} is neither a 5-field cron expression nor one of {presets}"
-        )
+        raise ValueError(f"update_frequency {frequency!r} is neither a 5-field cron expression nor one of {presets}")
     return frequency
 
 
@@ -120,12 +146,16 @@ class ItemDeclaration(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     description: str = ""
     department: str = Field(min_length=1, max_length=32)
-    source_system: str | None = None
-    update_frequency: str
+    source_system: str | None = Field(default=None, max_length=64)
+    update_frequency: str = Field(max_length=64)
     sharing_type: SharingType
     open_data: bool = False
     tags: list[str] = Field(default_factory=list)
-    status: ItemStatus = ItemStatus.DRAFT
+    status: ItemStatus | None = Field(
+        default=None,
+        description="New items start here (default draft); an existing item's status changes only "
+        "through lifecycle transitions, so a file either leaves it out or repeats it.",
+    )
     fields: list[FieldDeclaration] = Field(min_length=1)
 
     _check_frequency = field_validator("update_frequency")(validate_frequency)
@@ -133,8 +163,8 @@ class ItemDeclaration(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags_are_distinct(cls, tags: list[str]) -> list[str]:
-        if any(not tag.strip() or len(tag) > 64 for tag in tags):
-            raise ValueError("tags are 1 to 64 characters")
+        if any(not tag or tag != tag.strip() or len(tag) > 64 for tag in tags):
+            raise ValueError("tags are 1 to 64 characters, without leading or trailing spaces")
         return sorted(set(tags))
 
     @model_validator(mode="after")
@@ -146,6 +176,9 @@ class ItemDeclaration(BaseModel):
             raise ValueError("no field is part of the key: mark at least one field with key: true")
         if self.open_data and self.sharing_type is SharingType.NOT_SHARED:
             raise ValueError("an open-data item cannot have sharing_type not_shared")
+        unmasked = [f.name for f in self.fields if f.level >= 3 and f.masking is MaskingRule.NONE]
+        if unmasked:
+            raise ValueError(f"field {unmasked[0]!r} is level 3 or above and needs a masking rule other than none")
         return self
 
     @property
@@ -172,6 +205,7 @@ class ItemSummary(BaseModel):
 
 
 class ItemRead(ItemDeclaration):
+    status: ItemStatus
     level: int
     created_at: datetime
     updated_at: datetime
@@ -200,7 +234,7 @@ class SearchQuery(BaseModel):
     tag: str | None = None
     sort: SortKey = "code"
     page: int = Field(default=1, ge=1)
-    page_size: int = Field(default=20, ge=1, le=1000)
+    page_size: int = Field(default=20, ge=1, le=100)
 
 
 class SearchPage(BaseModel):

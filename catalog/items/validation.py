@@ -7,7 +7,6 @@ from collections.abc import Collection, Mapping, Sequence
 
 from catalog.classification.schemas import ClassificationScheme
 from catalog.items.errors import DeclarationProblem
-from catalog.items.lifecycle import path_between
 from catalog.items.schemas import ItemDeclaration, ItemStatus
 
 
@@ -38,9 +37,7 @@ def check_items(
     return problems
 
 
-def _check_levels(
-    item: ItemDeclaration, scheme: ClassificationScheme, levels: set[int]
-) -> list[DeclarationProblem]:
+def _check_levels(item: ItemDeclaration, scheme: ClassificationScheme, levels: set[int]) -> list[DeclarationProblem]:
     problems = []
     known = ", ".join(str(level) for level in sorted(levels))
     for field in item.fields:
@@ -67,14 +64,15 @@ def _check_levels(
 def check_status_changes(
     current: Mapping[str, ItemStatus], items: Sequence[ItemDeclaration]
 ) -> list[DeclarationProblem]:
-    """A declared status must be reachable from the stored one by legal transitions."""
-    problems = []
-    for item in items:
-        stored = current.get(item.code, ItemStatus.DRAFT)
-        if path_between(stored, item.status) is None:
-            problems.append(
-                DeclarationProblem(
-                    item.code, None, f"status cannot change from {stored.value} to {item.status.value}"
-                )
-            )
-    return problems
+    """A declaration may leave an existing item's status out or repeat it, never change it: status changes
+    are lifecycle transitions, each recorded as such (and, later, subject to review rules)."""
+    return [
+        DeclarationProblem(
+            item.code,
+            None,
+            f"status is {current[item.code].value}; a declaration cannot change it to {item.status.value} "
+            "(use the lifecycle commands: datashare catalog submit | publish | withdraw | retire)",
+        )
+        for item in items
+        if item.code in current and item.status is not None and item.status is not current[item.code]
+    ]

@@ -42,9 +42,7 @@ def raw_field(raw: dict[str, Any], code: str, name: str) -> dict[str, Any]:
 
 def table_counts(session: Session) -> dict[str, int]:
     models = (Department, SourceSystem, CatalogItem, ItemField, ItemTag, ItemChange)
-    return {
-        model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0 for model in models
-    }
+    return {model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0 for model in models}
 
 
 def write_yaml(folder: Path, raw: dict[str, Any], name: str = "catalog.yaml") -> Path:

@@ -18,7 +18,7 @@ from catalog.declarations.service import (
 )
 from catalog.items import service as items
 from catalog.items.errors import InvalidDeclaration
-from catalog.items.schemas import SearchQuery
+from catalog.items.schemas import ItemStatus, SearchQuery
 from tests.catalog.helpers import (
     demo_file,
     demo_raw,
@@ -89,9 +89,7 @@ def test_a_changed_declaration_is_updated_and_recorded_in_history(session: Sessi
     raw_item(raw, "ZSJ-MS-0001")["fields"].append({"name": "备注", "label": "Remarks", "level": 2})
     raw_item(raw, "ZSJ-MS-0001")["title"] = "民生诉求事件（全量）"
 
-    report = import_catalog(
-        session, parse_catalog_text(yaml.safe_dump(raw, allow_unicode=True)), actor="steward:zsj"
-    )
+    report = import_catalog(session, parse_catalog_text(yaml.safe_dump(raw, allow_unicode=True)), actor="steward:zsj")
 
     assert (report.items.created, report.items.updated, report.items.unchanged) == (0, 1, 2)
     item = items.get_item(session, "ZSJ-MS-0001")
@@ -123,9 +121,7 @@ def _duplicate_item(raw: dict[str, Any]) -> None:
 
 
 def _duplicate_field(raw: dict[str, Any]) -> None:
-    raw_item(raw, "PSGA-RK-0001")["fields"].append(
-        {"name": "姓名", "semantic_type": "person_name", "level": 3}
-    )
+    raw_item(raw, "PSGA-RK-0001")["fields"].append({"name": "姓名", "semantic_type": "person_name", "level": 3})
 
 
 def _no_key(raw: dict[str, Any]) -> None:
@@ -173,16 +169,10 @@ def _bound_of_wrong_type(raw: dict[str, Any]) -> None:
 
 
 BAD_DECLARATIONS = [
-    pytest.param(
-        _duplicate_item, "SCJG-FR-0001", None, "item code is declared more than once", id="duplicate-item"
-    ),
-    pytest.param(
-        _duplicate_field, "PSGA-RK-0001", None, "field '姓名' is declared more than once", id="dup-field"
-    ),
+    pytest.param(_duplicate_item, "SCJG-FR-0001", None, "item code is declared more than once", id="duplicate-item"),
+    pytest.param(_duplicate_field, "PSGA-RK-0001", None, "field '姓名' is declared more than once", id="dup-field"),
     pytest.param(_no_key, "ZSJ-MS-0001", None, "no field is part of the key", id="no-key"),
-    pytest.param(
-        _unknown_level, "SCJG-FR-0001", "企业名称", "unknown classification level 7", id="unknown-level"
-    ),
+    pytest.param(_unknown_level, "SCJG-FR-0001", "企业名称", "unknown classification level 7", id="unknown-level"),
     pytest.param(
         _unknown_semantic_type,
         "SCJG-FR-0001",
@@ -211,12 +201,8 @@ BAD_DECLARATIONS = [
         "lowest allowed for semantic type phone",
         id="phone-level-2",
     ),
-    pytest.param(
-        _invalid_cron, "ZSJ-MS-0001", None, "'61 * * * *' is neither a 5-field cron", id="invalid-cron"
-    ),
-    pytest.param(
-        _unknown_department, "SCJG-FR-0001", None, "unknown department 'nosuch'", id="unknown-department"
-    ),
+    pytest.param(_invalid_cron, "ZSJ-MS-0001", None, "'61 * * * *' is neither a 5-field cron", id="invalid-cron"),
+    pytest.param(_unknown_department, "SCJG-FR-0001", None, "unknown department 'nosuch'", id="unknown-department"),
     pytest.param(
         _unknown_source_system,
         "SCJG-FR-0001",
@@ -231,7 +217,7 @@ BAD_DECLARATIONS = [
         _bound_of_wrong_type,
         "PSGA-RK-0001",
         "出生日期",
-        "bound 'yesterday' is not a valid date",
+        "minimum 'yesterday' is not a valid date",
         id="bad-bound",
     ),
 ]
@@ -294,13 +280,29 @@ def test_a_file_that_is_not_yaml_gets_a_clear_error() -> None:
         parse_catalog_text("items: [unclosed", source="broken.yaml")
 
 
-def test_a_status_cannot_jump_backwards_through_import(session: Session) -> None:
+@pytest.mark.parametrize("declared", ["draft", "in_review", "retired"])
+def test_an_import_cannot_change_the_status_of_an_existing_item(session: Session, declared: str) -> None:
     import_demo(session)
     raw = demo_raw()
-    raw_item(raw, "PSGA-RK-0001")["status"] = "draft"
+    raw_item(raw, "PSGA-RK-0001")["status"] = declared
 
-    with pytest.raises(InvalidDeclaration, match="status cannot change from published to draft"):
+    with pytest.raises(InvalidDeclaration, match=f"status is published; a declaration cannot change it to {declared}"):
         import_catalog(session, parse_catalog_text(yaml.safe_dump(raw, allow_unicode=True)), actor="test")
+
+
+def test_a_declaration_without_status_keeps_the_stored_one(session: Session) -> None:
+    import_demo(session)
+    items.transition(session, "ZSJ-MS-0001", ItemStatus.RETIRED, actor="steward:zsj")
+    raw = demo_raw()
+    for item in raw["items"]:
+        del item["status"]
+    raw["items"].append({**raw_item(raw, "ZSJ-MS-0001"), "code": "ZSJ-MS-0002"})
+
+    report = import_catalog(session, parse_catalog_text(yaml.safe_dump(raw, allow_unicode=True)), actor="test")
+
+    assert (report.items.created, report.items.unchanged) == (1, 3)
+    assert items.get_item(session, "ZSJ-MS-0001").status is ItemStatus.RETIRED
+    assert items.get_item(session, "ZSJ-MS-0002").status is ItemStatus.DRAFT
 
 
 def test_a_json_catalog_file_imports_like_yaml(session: Session, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from catalog.items import service as items
-from catalog.items.errors import InvalidDeclaration, ItemNotFound
+from catalog.items.errors import ItemExists, ItemNotFound
 from catalog.items.schemas import ItemDeclaration
 from tests.catalog.helpers import demo_file, import_demo
 
@@ -38,9 +38,7 @@ def test_register_refuses_an_existing_code(session: Session) -> None:
     import_demo(session)
     existing = demo_file().items[0]
 
-    with pytest.raises(
-        InvalidDeclaration, match=f"item {existing.code}: an item with this code already exists"
-    ):
+    with pytest.raises(ItemExists, match=f"catalog item {existing.code} already exists"):
         items.register_item(session, existing, actor="steward:psga")
 
 

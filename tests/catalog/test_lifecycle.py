@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from catalog.declarations.service import import_catalog_file
 from catalog.items import service as items
 from catalog.items.errors import IllegalStatusChange, ItemNotFound
-from catalog.items.lifecycle import TRANSITIONS, is_legal, path_between
+from catalog.items.lifecycle import TRANSITIONS, is_legal
 from catalog.items.schemas import ItemStatus
 from tests.catalog.helpers import demo_raw, write_yaml
 
@@ -22,11 +22,7 @@ def test_only_the_declared_transitions_are_legal(current: ItemStatus, target: It
     assert is_legal(current, target) == ((current, target) in LEGAL)
 
 
-def test_paths_follow_legal_transitions() -> None:
-    assert path_between(S.DRAFT, S.PUBLISHED) == [S.IN_REVIEW, S.PUBLISHED]
-    assert path_between(S.DRAFT, S.DRAFT) == []
-    assert path_between(S.PUBLISHED, S.DRAFT) is None
-    assert path_between(S.RETIRED, S.PUBLISHED) is None
+def test_every_status_has_its_transitions() -> None:
     assert set(TRANSITIONS) == set(ItemStatus)
 
 
@@ -46,9 +42,7 @@ def test_an_item_goes_through_review_to_publication_and_retirement(session: Sess
     assert items.transition(session, draft_item, S.PUBLISHED, "officer:li").status is S.PUBLISHED
     assert items.transition(session, draft_item, S.RETIRED, "steward:zsj").status is S.RETIRED
 
-    steps = [
-        (c.actor, c.changes["status"]) for c in items.get_history(session, draft_item) if c.action == "status"
-    ]
+    steps = [(c.actor, c.changes["status"]) for c in items.get_history(session, draft_item) if c.action == "status"]
     assert steps == [
         ("steward:zsj", ["draft", "in_review"]),
         ("officer:li", ["in_review", "draft"]),

@@ -57,9 +57,7 @@ def test_filters_combine(demo: Session) -> None:
     assert codes(demo, sharing_type=SharingType.CONDITIONAL, department="zsj") == ["ZSJ-MS-0001"]
     assert codes(demo, open_data=True) == ["SCJG-FR-0001"]
     assert codes(demo, open_data=False, tag="基础库") == ["PSGA-RK-0001"]
-    assert codes(demo, text="电话", department="psga", status=ItemStatus.PUBLISHED, level=3) == [
-        "PSGA-RK-0001"
-    ]
+    assert codes(demo, text="电话", department="psga", status=ItemStatus.PUBLISHED, level=3) == ["PSGA-RK-0001"]
     assert codes(demo, text="人口", department="scjg") == []
     assert codes(demo, status=ItemStatus.DRAFT) == []
 
