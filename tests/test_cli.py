@@ -75,6 +75,16 @@ def test_a_bad_file_is_rejected_with_the_item_and_field_named(datashare: Any, tm
     assert json.loads(datashare("catalog", "search", "--json").output)["total"] == 0
 
 
+def test_catalog_text_is_printed_as_it_is(datashare: Any, tmp_path: Path) -> None:
+    datashare("db", "upgrade")
+    raw = demo_raw()
+    raw["items"][0]["title"] = "人口[/]基本信息[bold]"
+    datashare("catalog", "import", str(write_yaml(tmp_path, raw)))
+
+    assert "人口[/]基本信息[bold]" in datashare("catalog", "search", "人口").output
+    assert "人口[/]基本信息[bold]" in datashare("catalog", "show", "PSGA-RK-0001").output
+
+
 def test_export_round_trips_through_a_file(datashare: Any, tmp_path: Path) -> None:
     datashare("db", "upgrade")
     datashare("catalog", "import", str(DEMO_CATALOG))

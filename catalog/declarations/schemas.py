@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from catalog.classification.schemas import ClassificationScheme
 from catalog.departments.schemas import DepartmentDeclaration
@@ -24,3 +24,7 @@ class CatalogFile(BaseModel):
     )
     departments: list[DepartmentDeclaration] = Field(default_factory=list)
     items: list[ItemDeclaration] = Field(default_factory=list)
+
+    # Codes of departments in the file that did not parse: their own problems are reported, so items
+    # naming them are not also reported as naming an unknown department.
+    _unparsed_department_codes: set[str] = PrivateAttr(default_factory=set)

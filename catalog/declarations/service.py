@@ -116,7 +116,14 @@ def _parse(text: str, source: str) -> tuple[CatalogFile | None, list[Declaration
         shell = CatalogFile.model_validate(rest)
     except ValidationError as error:
         return None, problems + [_locate(raw, detail) for detail in error.errors()]
-    return shell.model_copy(update={"items": items, "departments": departments}), problems
+    catalog = shell.model_copy(update={"items": items, "departments": departments})
+    parsed_codes = {department.code for department in departments}
+    catalog._unparsed_department_codes = {
+        entry["code"]
+        for entry in raw.get("departments") or []
+        if isinstance(entry, dict) and isinstance(entry.get("code"), str) and entry["code"] not in parsed_codes
+    }
+    return catalog, problems
 
 
 def _parse_entries(raw: dict[str, Any], key: str, model: type[Entry]) -> tuple[list[Entry], list[DeclarationProblem]]:
@@ -159,7 +166,7 @@ def _locate(raw: dict[str, Any], detail: Any, prefix: tuple[str, int] | tuple[()
     loc = [*prefix, *detail["loc"]]
     message = detail["msg"].removeprefix("Value error, ")
     item = field = None
-    where: list[str] = []
+    context: list[str] = []  # which department / source system, when not an item
     if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
         entry = _entry(raw.get("items"), loc[1])
         item = str(entry.get("code") or f"#{loc[1] + 1}")
@@ -167,19 +174,18 @@ def _locate(raw: dict[str, Any], detail: Any, prefix: tuple[str, int] | tuple[()
         if len(rest) >= 2 and rest[0] == "fields" and isinstance(rest[1], int):
             field = str(_entry(entry.get("fields"), rest[1]).get("name") or f"#{rest[1] + 1}")
             rest = rest[2:]
-        where = [str(part) for part in rest]
     elif len(loc) >= 2 and loc[0] == "departments" and isinstance(loc[1], int):
         entry = _entry(raw.get("departments"), loc[1])
-        where = [f"department {entry.get('code') or '#' + str(loc[1] + 1)}"]
+        context = [f"department {entry.get('code') or '#' + str(loc[1] + 1)}"]
         rest = loc[2:]
         if len(rest) >= 2 and rest[0] == "source_systems" and isinstance(rest[1], int):
             source = _entry(entry.get("source_systems"), rest[1])
-            where.append(f"source system {source.get('code') or '#' + str(rest[1] + 1)}")
+            context.append(f"source system {source.get('code') or '#' + str(rest[1] + 1)}")
             rest = rest[2:]
-        where += [str(part) for part in rest]
     else:
-        where = [str(part) for part in loc]
-    return DeclarationProblem(item, field, f"{'.'.join(where)}: {message}" if where else message)
+        rest = loc
+    where = ", ".join([*context, ".".join(str(part) for part in rest)] if rest else context)
+    return DeclarationProblem(item, field, f"{where}: {message}" if where else message)
 
 
 def _entry(entries: Any, index: int) -> dict[str, Any]:
@@ -210,7 +216,7 @@ def check_catalog_file(session: Session, catalog: CatalogFile) -> list[Declarati
             if count > 1
         ]
         sources.update((department.code, code) for code in codes)
-    known_departments = set(department_ids(session)) | set(department_codes)
+    known_departments = set(department_ids(session)) | set(department_codes) | catalog._unparsed_department_codes
     problems += check_items(catalog.items, scheme, known_departments, sources)
     stored_statuses = items_repository.statuses_by_code(session, [item.code for item in catalog.items])
     problems += check_status_changes(stored_statuses, catalog.items)

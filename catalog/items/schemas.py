@@ -178,7 +178,7 @@ class ItemDeclaration(BaseModel):
             raise ValueError("an open-data item cannot have sharing_type not_shared")
         unmasked = [f.name for f in self.fields if f.level >= 3 and f.masking is MaskingRule.NONE]
         if unmasked:
-            raise ValueError(f"field {unmasked[0]!r} is level 3 or above and needs a masking rule other than none")
+            raise ValueError(f"field {unmasked[0]!r} is level 3 or above: its masking rule cannot be none")
         return self
 
     @property

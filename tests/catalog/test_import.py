@@ -45,10 +45,13 @@ def test_importing_the_same_file_twice_changes_nothing(session: Session) -> None
     import_demo(session)
     before = table_counts(session)
     history_before = items.get_history(session, "PSGA-RK-0001")
+    read_before = [items.get_item(session, item.code) for item in demo_file().items]
 
     report = import_catalog(session, demo_file(), actor="someone else")
+    session.expire_all()
 
     assert not report.changed
+    assert [items.get_item(session, item.code) for item in demo_file().items] == read_before  # updated_at too
     assert report.items.unchanged == 3
     assert table_counts(session) == before
     assert items.get_history(session, "PSGA-RK-0001") == history_before
@@ -316,6 +319,15 @@ def test_a_json_catalog_file_imports_like_yaml(session: Session, tmp_path: Path)
 
 
 def test_a_bulk_import_refreshes_statistics(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(declarations_service, "BULK_CHANGE", 1)
-    import_demo(session)  # on PostgreSQL this runs ANALYZE inside the import's transaction
+    refreshed = []
+    real = declarations_service.items_repository.refresh_statistics
+    monkeypatch.setattr(declarations_service, "BULK_CHANGE", 3)
+    monkeypatch.setattr(
+        declarations_service.items_repository, "refresh_statistics", lambda s: refreshed.append(real(s))
+    )
+
+    import_demo(session)  # 3 items: on PostgreSQL this runs ANALYZE inside the import's transaction
+    import_demo(session)  # nothing changes: no refresh
+
+    assert len(refreshed) == 1
     assert items.search(session, SearchQuery(text="人口")).total == 1
