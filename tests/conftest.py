@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -85,3 +86,11 @@ def session(engine: Engine) -> Iterator[Session]:
         with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
             yield session
         transaction.rollback()
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The sample departmental exports in shared/samples, beside the checkout."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "samples"
+    assert path.exists(), f"the sample exports are expected at {path} (shared/ beside the checkout)"
+    return path
