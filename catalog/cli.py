@@ -236,6 +236,35 @@ catalog_app.command("withdraw")(_lifecycle(ItemStatus.DRAFT, "Send an item in re
 catalog_app.command("retire")(_lifecycle(ItemStatus.RETIRED, "Retire a published item."))
 
 
+@app.command("ingest")
+def ingest(
+    item_code: str,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_json: AsJson = False,
+    trigger: Annotated[str, typer.Option(help="Who or what runs it, recorded with the batch.")] = "",
+) -> None:
+    """Run the ingestion path once for one export: publish a new version or quarantine the batch."""
+    from catalog.ingest.service import ingest_export  # imports pandas; Great Expectations when validating
+
+    with unit_of_work() as session:
+        outcome = ingest_export(
+            session, item_code, file.read_bytes(), file.name,
+            raw_dir=get_settings().resolved_data_dir / "raw", trigger=trigger or default_actor(),
+        )  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
+    elif outcome.outcome == "published":
+        out.print(f"{item_code}: published version {outcome.version} with {outcome.rows_accepted} rows.")
+    elif outcome.outcome == "duplicate":
+        out.print(f"{item_code}: this export (sha256 {outcome.sha256[:12]}…) was ingested before; nothing changed.")
+    else:
+        out.print(f"{item_code}: quarantined batch {outcome.batch_id}; the current version is unchanged.")
+        for reason in outcome.reasons:
+            out.print(f"  - {reason}")
+    if outcome.outcome == "quarantined":
+        raise typer.Exit(3)
+
+
 @app.command("demo")
 def demo() -> None:
     """Set up the embedded default with the demo departments and catalog, and show it."""

@@ -6,4 +6,5 @@ from __future__ import annotations
 def import_all_models() -> None:
     import catalog.classification.models
     import catalog.departments.models
+    import catalog.ingest.models
     import catalog.items.models  # noqa: F401

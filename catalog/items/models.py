@@ -30,6 +30,10 @@ class CatalogItem(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     # Derived: the highest level of the item's fields.
     level: Mapped[int] = mapped_column(ForeignKey("classification_level.level"))
+    # The published version readers get; moved in the same transaction that publishes a new one.
+    current_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("item_version.id", use_alter=True, name="fk_catalog_item_current_version_id_item_version")
+    )
     # Derived: lower-cased code, title, description, tags, field names and labels for keyword search.
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from catalog.db import Base, UTCDateTime, utcnow
+
+
+class RawExport(Base):
+    """An export exactly as fetched, kept in the raw store under its SHA-256 (the same bytes are kept once)."""
+
+    __tablename__ = "raw_export"
+    __table_args__ = (UniqueConstraint("item_id", "sha256", name="uq_raw_export_item_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("catalog_item.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    stored_path: Mapped[str] = mapped_column(String(1000))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IngestBatch(Base):
+    """One run of the ingestion path over one export: its outcome, counts and quality report."""
+
+    __tablename__ = "ingest_batch"
+    __table_args__ = (Index("ix_ingest_batch_item_id_started_at", "item_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("catalog_item.id", ondelete="CASCADE"))
+    raw_export_id: Mapped[int] = mapped_column(ForeignKey("raw_export.id"))
+    outcome: Mapped[str] = mapped_column(String(16))  # published | quarantined | released | discarded
+    trigger: Mapped[str] = mapped_column(String(200))  # who or what ran it: cli:user, airflow:dag/run
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("item_version.id"))
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ItemVersion(Base):
+    """A published, immutable version of an item's data: its table and the fields it was published with."""
+
+    __tablename__ = "item_version"
+    __table_args__ = (UniqueConstraint("item_id", "number", name="uq_item_version_item_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("catalog_item.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    table_name: Mapped[str] = mapped_column(String(63))
+    row_count: Mapped[int] = mapped_column(Integer)
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"name", "column", "data_type", ...}]
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,174 @@
+"""The ingestion path end to end on both backends: publish, idempotence, and each bad-input class
+quarantined with its reason while the last good version stays current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
+from catalog.ingest.publish import read_version
+from catalog.ingest.service import IngestOutcome, ingest_export
+from catalog.items.models import CatalogItem
+from tests.catalog.helpers import import_demo
+
+POPULATION = "PSGA-RK-0001"
+
+
+@pytest.fixture
+def demo(session: Session) -> Session:
+    import_demo(session)
+    return session
+
+
+def run(session: Session, tmp_path: Path, code: str, data: bytes, name: str = "export.csv") -> IngestOutcome:
+    return ingest_export(session, code, data, name, raw_dir=tmp_path / "raw", trigger="test")
+
+
+def current_version(session: Session, code: str) -> ItemVersion | None:
+    statement = select(ItemVersion).join(CatalogItem, CatalogItem.current_version_id == ItemVersion.id)
+    return session.scalar(statement.where(CatalogItem.code == code))
+
+
+def population_lines(samples_dir: Path) -> list[str]:
+    return (samples_dir / "psga_population_20261121.csv").read_text(encoding="utf-8-sig").splitlines()
+
+
+def csv_bytes(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("code", "name", "rows"),
+    [
+        (POPULATION, "psga_population_20261120.csv", 500),
+        (POPULATION, "psga_population_20261121.csv", 520),
+        ("SCJG-FR-0001", "scjg_enterprise_20261120.csv", 300),
+        ("ZSJ-MS-0001", "zsj_complaints_20261120.json", 400),
+    ],
+)
+def test_every_sample_export_publishes(
+    demo: Session, tmp_path: Path, samples_dir: Path, code: str, name: str, rows: int
+) -> None:
+    data = (samples_dir / name).read_bytes()
+    outcome = run(demo, tmp_path, code, data, name)
+
+    assert (outcome.outcome, outcome.version, outcome.rows_accepted, outcome.reasons) == ("published", 1, rows, [])
+    version = current_version(demo, code)
+    assert version is not None and version.row_count == rows
+    published = read_version(demo, version)
+    assert len(published) == rows
+    raw = demo.scalar(select(RawExport).where(RawExport.sha256 == outcome.sha256))
+    assert raw is not None and Path(raw.stored_path).read_bytes() == data
+
+
+def test_the_same_export_twice_publishes_once(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    data = (samples_dir / "psga_population_20261120.csv").read_bytes()
+    first = run(demo, tmp_path, POPULATION, data)
+    again = run(demo, tmp_path, POPULATION, data)
+
+    assert (first.outcome, again.outcome, again.batch_id) == ("published", "duplicate", first.batch_id)
+    assert (
+        demo.scalar(select(ItemVersion.number).where(ItemVersion.item_id == current_version(demo, POPULATION).item_id))
+        == 1
+    )  # type: ignore[union-attr]
+    assert len(demo.scalars(select(IngestBatch)).all()) == 1
+
+
+def test_published_values_are_typed_and_in_field_order(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    run(demo, tmp_path, POPULATION, (samples_dir / "psga_population_20261121.csv").read_bytes())
+    frame = read_version(demo, current_version(demo, POPULATION))  # type: ignore[arg-type]
+    assert list(frame.columns)[:2] == ["公民身份号码", "姓名"]
+    assert frame.loc[1, "公民身份号码"] == "440307196504143153"
+    assert str(frame.loc[1, "出生日期"])[:10] == "1965-04-14"
+
+
+def _bad_check_digit(lines: list[str]) -> list[str]:
+    cells = lines[3].split(",")
+    cells[0] = cells[0][:17] + ("1" if cells[0][17] == "0" else "0")
+    return [*lines[:3], ",".join(cells), *lines[4:]]
+
+
+def _duplicate_key(lines: list[str]) -> list[str]:
+    return [*lines[:5], lines[4], *lines[6:]]
+
+
+def _renamed_column(lines: list[str]) -> list[str]:
+    return [lines[0].replace("联系电话", "手机号码"), *lines[1:]]
+
+
+def _missing_column(lines: list[str]) -> list[str]:
+    return [",".join(line.split(",")[:-1]) for line in lines]
+
+
+def _volume_drop(lines: list[str]) -> list[str]:
+    return lines[:101]
+
+
+def _bad_date(lines: list[str]) -> list[str]:
+    cells = lines[7].split(",")
+    cells[3] = "1990-02-30"
+    return [*lines[:7], ",".join(cells), *lines[8:]]
+
+
+BAD_EXPORTS = [
+    pytest.param(_bad_check_digit, "公民身份号码: resident ID check digit failed for 1 row(s) (rows 3)", id="bad-id"),
+    pytest.param(_duplicate_key, "公民身份号码: unique key failed for 2 row(s) (rows 4, 5)", id="duplicate-key"),
+    pytest.param(_renamed_column, "missing column(s): 联系电话; unexpected column(s): 手机号码", id="renamed-column"),
+    pytest.param(_missing_column, "missing column(s): 更新时间", id="missing-column"),
+    pytest.param(_volume_drop, "*: row count failed (observed 100)", id="volume-drop"),
+    pytest.param(_bad_date, "出生日期: type date failed for 1 row(s) (rows 7)", id="impossible-date"),
+]
+
+
+@pytest.mark.parametrize(("break_it", "reason"), BAD_EXPORTS)
+def test_a_bad_export_is_quarantined_and_the_last_good_version_stays(
+    demo: Session, tmp_path: Path, samples_dir: Path, break_it: object, reason: str
+) -> None:
+    good = run(demo, tmp_path, POPULATION, (samples_dir / "psga_population_20261120.csv").read_bytes())
+    lines = population_lines(samples_dir)
+
+    outcome = run(demo, tmp_path, POPULATION, csv_bytes(break_it(lines)))  # type: ignore[operator]
+
+    assert outcome.outcome == "quarantined"
+    assert any(reason in text for text in outcome.reasons), outcome.reasons
+    assert current_version(demo, POPULATION).number == good.version  # type: ignore[union-attr]
+    batch = demo.get(IngestBatch, outcome.batch_id)
+    assert batch is not None and batch.version_id is None
+    assert Path(demo.get(RawExport, batch.raw_export_id).stored_path).exists()  # type: ignore[union-attr]
+
+
+def test_masked_examples_in_the_report(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    outcome = run(demo, tmp_path, POPULATION, csv_bytes(_bad_check_digit(population_lines(samples_dir))))
+    report = demo.get(IngestBatch, outcome.batch_id).report  # type: ignore[union-attr]
+    failed = next(check for check in report["checks"] if check["rule"] == "resident ID check digit")
+    assert failed["examples"][0].startswith("4403**********")
+    assert "44030319971012512" not in str(report)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(b"", "the export is empty", id="empty"),
+        pytest.param("公民身份号码,姓名".encode("gb18030")[:-1], "does not decode", id="cut-inside-a-character"),
+    ],
+)
+def test_unreadable_exports_are_quarantined(demo: Session, tmp_path: Path, data: bytes, reason: str) -> None:
+    outcome = run(demo, tmp_path, POPULATION, data)
+    assert outcome.outcome == "quarantined"
+    assert reason in outcome.reasons[0]
+    assert current_version(demo, POPULATION) is None
+
+
+def test_gb18030_mislabelled_as_utf8_is_quarantined(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    source = demo.scalar(select(CatalogItem).where(CatalogItem.code == "SCJG-FR-0001"))
+    from catalog.departments.models import SourceSystem
+
+    demo.get(SourceSystem, source.source_system_id).encoding = "utf-8"  # type: ignore[union-attr]
+    demo.flush()
+    outcome = run(demo, tmp_path, "SCJG-FR-0001", (samples_dir / "scjg_enterprise_20261120.csv").read_bytes())
+    assert outcome.outcome == "quarantined"
+    assert "It decodes as gb18030: declare encoding gb18030 or auto" in outcome.reasons[0]
