@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,12 +14,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
 from catalog.db import make_engine, session_scope
 from catalog.declarations import service as declarations
 from catalog.errors import DomainError
+from catalog.ingest.manifest import build_manifest, write_manifest
 from catalog.items import service as items
 from catalog.items.schemas import ItemRead, ItemStatus, SearchPage, SearchQuery, SharingType
 from catalog.migrate import upgrade
@@ -52,6 +54,11 @@ def _engine(require_schema: bool = True) -> Engine:
     return engine
 
 
+def refresh_pipelines(session: Session) -> None:
+    """Rewrite the pipeline manifest the DAG file reads (the catalog may have changed)."""
+    write_manifest(get_settings().resolved_data_dir, build_manifest(session))
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """A committed unit of work; a domain error becomes a clear message and exit code 1."""
@@ -80,6 +87,7 @@ def catalog_import(file: Path, actor: Actor = "") -> None:
     """Import a catalog file: validated whole first, then written all or nothing."""
     with unit_of_work() as session:
         report = declarations.import_catalog_file(session, file, actor or default_actor())
+        refresh_pipelines(session)
     out.print(
         f"Imported {file}: {report.items.created} items created, {report.items.updated} updated, "
         f"{report.items.unchanged} unchanged; {report.departments_changed} departments changed"
@@ -224,6 +232,7 @@ def _lifecycle(target: ItemStatus, help_text: str) -> Callable[..., None]:
     def command(code: str, actor: Actor = "") -> None:
         with unit_of_work() as session:
             item = items.transition(session, code, target, actor or default_actor())
+            refresh_pipelines(session)
         out.print(f"{item.code} is now {item.status.value}.")
 
     command.__doc__ = help_text
@@ -265,16 +274,63 @@ def ingest(
         raise typer.Exit(3)
 
 
+@app.command("pull")
+def pull(item_code: str, as_json: AsJson = False) -> None:
+    """Pull an item's newest export from its source system and ingest it (what its DAG runs)."""
+    from catalog.ingest.runner import pull_and_ingest
+
+    settings = get_settings()
+    engine = _engine()
+    try:
+        outcome = pull_and_ingest(engine, settings, item_code, trigger=default_actor())
+    except DomainError as error:
+        err.print(error.message, style="red")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    if outcome is None:
+        out.print(f"{item_code}: no export in the drop folder.")
+    elif as_json:
+        typer.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        out.print(f"{item_code}: {outcome.outcome}" + (f" version {outcome.version}" if outcome.version else ""))
+        for reason in outcome.reasons:
+            out.print(f"  - {reason}")
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
 @app.command("demo")
-def demo() -> None:
-    """Set up the embedded default with the demo departments and catalog, and show it."""
+def demo(
+    samples: Annotated[Path, typer.Option(help="Sample exports to put into the demo drop folders.")] = SAMPLES,
+) -> None:
+    """Set up the embedded default: schema, demo catalog, sample exports in their drop folders."""
     settings = get_settings()
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     db_upgrade()
     catalog_import(DEMO_CATALOG, actor="demo")
     with unit_of_work() as session:
+        copied = _fill_drop_folders(session, samples, settings.resolved_data_dir)
         _print_page(items.search(session, SearchQuery(page_size=100)))
+    out.print(f"Sample exports placed in drop folders: {copied}.")
     out.print(f"Data folder: {settings.resolved_data_dir}. Try: datashare catalog search 人口")
+
+
+def _fill_drop_folders(session: Session, samples: Path, data_dir: Path) -> int:
+    """Copy each sample export matching a file-drop source system's pattern into its folder (once)."""
+    from catalog.departments.models import SourceSystem
+
+    copied = 0
+    for source in session.scalars(select(SourceSystem).where(SourceSystem.access == "file_drop")):
+        folder = data_dir / source.location
+        for sample in sorted(samples.glob(source.file_pattern or "*")) if samples.is_dir() else []:
+            target = folder / sample.name
+            if not target.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(sample, target)
+                copied += 1
+    return copied
 
 
 if __name__ == "__main__":
