@@ -31,6 +31,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Catalog items: import, export, search, lifecycle.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
+quarantine_app = typer.Typer(help="Quarantined batches: list, release with an override, discard.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
 
 # Wide enough for Chinese titles when the output is not a terminal (pipes, CI logs).
 out = Console(soft_wrap=True, markup=False, highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -296,6 +298,46 @@ def pull(item_code: str, as_json: AsJson = False) -> None:
         out.print(f"{item_code}: {outcome.outcome}" + (f" version {outcome.version}" if outcome.version else ""))
         for reason in outcome.reasons:
             out.print(f"  - {reason}")
+
+
+@quarantine_app.command("list")
+def quarantine_list(item_code: Annotated[str | None, typer.Argument()] = None, as_json: AsJson = False) -> None:
+    """Quarantined batches (of one item, or all), oldest first, with their reasons."""
+    from catalog.ingest.service import quarantined_batches
+
+    with unit_of_work() as session:
+        batches = quarantined_batches(session, item_code)
+    if as_json:
+        typer.echo(json.dumps(batches, ensure_ascii=False, indent=2))
+        return
+    for batch in batches:
+        out.print(f"batch {batch['batch']}  {batch['item']}  {batch['started_at']}")
+        for reason in batch["reasons"]:
+            out.print(f"  - {reason}")
+    out.print(f"{len(batches)} quarantined batch(es).")
+
+
+Reason = Annotated[str, typer.Option("--reason", help="Why: recorded with the decision.")]
+
+
+@quarantine_app.command("release")
+def quarantine_release(batch_id: int, reason: Reason, actor: Actor = "") -> None:
+    """Publish a quarantined batch despite its quality report (a recorded override)."""
+    from catalog.ingest.service import release_batch
+
+    with unit_of_work() as session:
+        outcome = release_batch(session, batch_id, actor or default_actor(), reason)
+    out.print(f"{outcome.item}: batch {batch_id} released as version {outcome.version} ({outcome.rows_accepted} rows).")
+
+
+@quarantine_app.command("discard")
+def quarantine_discard(batch_id: int, reason: Reason, actor: Actor = "") -> None:
+    """Close a quarantined batch without publishing it (the raw export and report are kept)."""
+    from catalog.ingest.service import discard_batch
+
+    with unit_of_work() as session:
+        outcome = discard_batch(session, batch_id, actor or default_actor(), reason)
+    out.print(f"{outcome.item}: batch {batch_id} discarded.")
 
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"

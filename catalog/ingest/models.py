@@ -43,6 +43,10 @@ class IngestBatch(Base):
     version_id: Mapped[int | None] = mapped_column(ForeignKey("item_version.id"))
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # An operator's release (with override) or discard of a quarantined batch.
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(String(1000))
 
 
 class ItemVersion(Base):

@@ -9,6 +9,7 @@ current-version pointer commit together or not at all. PostgreSQL loads use COPY
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -31,10 +32,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from catalog.classification.types import DataType
-from catalog.ingest.models import ItemVersion
+from catalog.db import utcnow
+from catalog.ingest.models import IngestBatch, ItemVersion
 from catalog.items.models import CatalogItem
 from catalog.items.schemas import FieldDeclaration
 
+DEFAULT_RETENTION_DAYS = 90
 ROW_COLUMN = "_row"  # the row's number in the export, for tracing a value back to its source line
 CHUNK_ROWS = 10_000
 COLUMN_TYPES: dict[DataType, TypeEngine[Any]] = {
@@ -80,6 +83,23 @@ def publish_version(
     session.flush()
     session.execute(update(CatalogItem).where(CatalogItem.id == item_id).values(current_version_id=version.id))
     return version
+
+
+def prune_versions(session: Session, item_id: int, retention_days: int) -> list[int]:
+    """Drop versions published more than retention_days ago, never the current one; returns their numbers."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    current = session.scalar(select(CatalogItem.current_version_id).where(CatalogItem.id == item_id))
+    old = session.scalars(
+        select(ItemVersion).where(
+            ItemVersion.item_id == item_id, ItemVersion.published_at < cutoff, ItemVersion.id != current
+        )
+    ).all()
+    for version in old:
+        session.execute(update(IngestBatch).where(IngestBatch.version_id == version.id).values(version_id=None))
+        Table(version.table_name, MetaData()).drop(session.connection(), checkfirst=True)
+        session.delete(version)
+    session.flush()
+    return [version.number for version in old]
 
 
 def _records(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:

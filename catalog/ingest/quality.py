@@ -21,11 +21,9 @@ import pandas as pd
 
 from catalog.classification.types import DataType, SemanticType
 from catalog.ingest.conform import ConformedTable, shown_value
-from catalog.items.schemas import VALUE_PARSERS, FieldDeclaration
+from catalog.items.schemas import VALUE_PARSERS, FieldDeclaration, QualityPolicy
 
 MAX_ROWS_SHOWN = 20
-# Row count against the current version: below half or above three times it is refused as suspicious.
-VOLUME_LOW, VOLUME_HIGH = 0.5, 3.0
 PHONE_PATTERN = r"^(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$"
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 
@@ -46,14 +44,16 @@ class CheckResult:
 @dataclass(frozen=True)
 class QualityReport:
     checks: list[CheckResult]
+    failing_rows: frozenset[int] = frozenset()  # every row that broke a row-level rule, not only those shown
 
     @property
     def success(self) -> bool:
         return all(check.success for check in self.checks)
 
     @property
-    def bad_rows(self) -> set[int]:
-        return {row for check in self.checks for row in check.failing_rows}
+    def only_row_failures(self) -> bool:
+        """Every failed check names its rows, so dropping them leaves a clean batch."""
+        return all(check.success or (check.field != "*" and bool(check.failed)) for check in self.checks)
 
     def reasons(self) -> list[str]:
         return [_reason(check) for check in self.checks if not check.success]
@@ -73,11 +73,23 @@ def _reason(check: CheckResult) -> str:
 
 
 def validate_batch(
-    conformed: ConformedTable, fields: Sequence[FieldDeclaration], previous_rows: int | None
+    conformed: ConformedTable,
+    fields: Sequence[FieldDeclaration],
+    previous_rows: int | None,
+    policy: QualityPolicy | None = None,
 ) -> QualityReport:
+    policy = policy or QualityPolicy()
     checks = _type_checks(conformed, fields)
-    checks += _run_suite(conformed.frame, fields, previous_rows)
-    return QualityReport(sorted(checks, key=lambda check: (check.field != "*", check.field, check.rule)))
+    suite_checks, failing = _run_suite(conformed.frame, fields, _minimum_rows(previous_rows, policy))
+    ordered = sorted([*checks, *suite_checks], key=lambda check: (check.field != "*", check.field, check.rule))
+    return QualityReport(ordered, frozenset(failing | conformed.rejected_rows))
+
+
+def _minimum_rows(previous_rows: int | None, policy: QualityPolicy) -> int:
+    """An export may shrink by at most max_volume_drop against the current version, and is never empty."""
+    if not previous_rows:
+        return 1
+    return max(1, math.ceil(previous_rows * (1 - policy.max_volume_drop)))
 
 
 def _type_checks(conformed: ConformedTable, fields: Sequence[FieldDeclaration]) -> list[CheckResult]:
@@ -98,15 +110,16 @@ def _type_checks(conformed: ConformedTable, fields: Sequence[FieldDeclaration]) 
     return results
 
 
-def _run_suite(frame: pd.DataFrame, fields: Sequence[FieldDeclaration], previous_rows: int | None) -> list[CheckResult]:
+def _run_suite(
+    frame: pd.DataFrame, fields: Sequence[FieldDeclaration], minimum_rows: int
+) -> tuple[list[CheckResult], set[int]]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     # GX fingerprints every frame below 1 GB with a full hash only to label the batch: seconds per million rows.
     pandas_engine.HASH_THRESHOLD = 0
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     batch = (
@@ -115,12 +128,23 @@ def _run_suite(frame: pd.DataFrame, fields: Sequence[FieldDeclaration], previous
         .add_batch_definition_whole_dataframe("whole")
         .get_batch(batch_parameters={"dataframe": _for_gx(frame)})
     )
-    suite = gx.ExpectationSuite(name="declared", expectations=_expectations(fields, previous_rows))
-    result = batch.validate(
-        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_ROWS_SHOWN}
-    )
+    suite = gx.ExpectationSuite(name="declared", expectations=_expectations(fields, minimum_rows))
+    # COMPLETE lists every failing row (the drop policy needs them all); the report keeps the first few.
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
     by_name = {declared.name: declared for declared in fields}
-    return [_check_result(outcome, by_name) for outcome in result.results]
+    failing = {
+        _row(entry) for outcome in result.results for entry in _details(outcome).get("unexpected_index_list") or []
+    }
+    return [_check_result(outcome, by_name) for outcome in result.results], failing
+
+
+def _details(outcome: Any) -> dict[str, Any]:
+    return dict(outcome.result or {})
+
+
+def _row(entry: Any) -> int:
+    """GX gives {index name: row, column: value} per failing row when the frame's index is named."""
+    return int(entry["row"] if isinstance(entry, dict) else entry)
 
 
 def _for_gx(frame: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +156,7 @@ def _for_gx(frame: pd.DataFrame) -> pd.DataFrame:
     return copy
 
 
-def _expectations(fields: Sequence[FieldDeclaration], previous_rows: int | None) -> list[Any]:
+def _expectations(fields: Sequence[FieldDeclaration], minimum_rows: int) -> list[Any]:
     import great_expectations.expectations as gxe
 
     from catalog.ingest.gx_checks import ExpectColumnValuesToBeValidResidentId, ExpectColumnValuesToBeValidUscc
@@ -142,8 +166,7 @@ def _expectations(fields: Sequence[FieldDeclaration], previous_rows: int | None)
     def expect(kind: Any, field_name: str, rule: str, **kwargs: Any) -> None:
         expectations.append(kind(meta={"field": field_name, "rule": rule}, **kwargs))
 
-    low, high = _volume(previous_rows)
-    expect(gxe.ExpectTableRowCountToBeBetween, "*", "row count", min_value=low, max_value=high)
+    expect(gxe.ExpectTableRowCountToBeBetween, "*", "row count", min_value=minimum_rows, max_value=None)
     keys = [declared.name for declared in fields if declared.key]
     if len(keys) > 1:
         expect(gxe.ExpectCompoundColumnsToBeUnique, "+".join(keys), "unique key", column_list=keys)
@@ -173,12 +196,6 @@ def _expectations(fields: Sequence[FieldDeclaration], previous_rows: int | None)
     return expectations
 
 
-def _volume(previous_rows: int | None) -> tuple[int, int | None]:
-    if not previous_rows:
-        return 1, None
-    return math.ceil(previous_rows * VOLUME_LOW), math.floor(previous_rows * VOLUME_HIGH)
-
-
 def _bound(declared: FieldDeclaration, text: str | None) -> Any:
     if text is None:
         return None
@@ -197,10 +214,8 @@ def _check_result(outcome: Any, fields: dict[str, FieldDeclaration]) -> CheckRes
     meta = outcome.expectation_config.meta
     details = dict(outcome.result or {})
     declared = fields.get(meta["field"])
-    indexes = details.get("partial_unexpected_index_list") or []
-    # GX gives {index name: row, column: value} per failing row when the frame's index is named
-    rows = [int(entry["row"] if isinstance(entry, dict) else entry) for entry in indexes][:MAX_ROWS_SHOWN]
-    examples = [_example(declared, value) for value in (details.get("partial_unexpected_list") or [])][:MAX_ROWS_SHOWN]
+    rows = [_row(entry) for entry in (details.get("unexpected_index_list") or [])[:MAX_ROWS_SHOWN]]
+    examples = [_example(declared, value) for value in (details.get("unexpected_list") or [])[:MAX_ROWS_SHOWN]]
     error = None
     info = outcome.exception_info or {}
     if info.get("raised_exception"):

@@ -1,13 +1,15 @@
-"""The ingestion path for one export of one item: keep raw, decode, conform, validate, publish or quarantine.
+"""The ingestion path for one export of one item: keep raw, decode, conform, validate, publish or quarantine,
+and an operator's release or discard of a quarantined batch.
 
-The same function serves ``datashare ingest`` and the Airflow tasks. It only adds and flushes; the edge
-commits, so a version is published (table, rows, version row, pointer) in one transaction or not at all.
+The same functions serve ``datashare ingest``/``pull`` and the Airflow tasks. They only add and flush; the
+edge commits, so a version is published (table, rows, version row, pointer) in one transaction or not at all.
 A failure of the export itself is not an exception: it is a quarantined batch, recorded and committed.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +18,23 @@ from sqlalchemy.orm import Session
 
 from catalog.db import utcnow
 from catalog.departments.models import SourceSystem
-from catalog.errors import DomainError
+from catalog.errors import DomainError, InvalidTransition, NotFound
 from catalog.ingest import quality
 from catalog.ingest.conform import ConformedTable, conform
 from catalog.ingest.decode import decode_export
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
-from catalog.ingest.publish import publish_version
+from catalog.ingest.publish import DEFAULT_RETENTION_DAYS, prune_versions, publish_version
 from catalog.ingest.raw_store import keep_raw_export
 from catalog.ingest.tables import RawTable, read_csv, read_json, read_xlsx
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
+from catalog.items.schemas import BadRowPolicy, QualityPolicy
 
 
 @dataclass(frozen=True)
 class IngestOutcome:
     item: str
-    outcome: str  # published | quarantined | duplicate
+    outcome: str  # published | quarantined | duplicate | released | discarded
     batch_id: int
     sha256: str
     version: int | None = None
@@ -44,8 +47,23 @@ class IngestOutcome:
         return asdict(self)
 
 
+class BatchNotFound(NotFound):
+    code = "batch_not_found"
+
+
+class BatchNotQuarantined(InvalidTransition):
+    code = "batch_not_quarantined"
+
+
 def ingest_export(
-    session: Session, item_code: str, data: bytes, file_name: str, *, raw_dir: Path, trigger: str
+    session: Session,
+    item_code: str,
+    data: bytes,
+    file_name: str,
+    *,
+    raw_dir: Path,
+    trigger: str,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
 ) -> IngestOutcome:
     stored = items_repository.get_by_code_or_raise(session, item_code)
     raw = keep_raw_export(session, raw_dir, stored.id, item_code, data, file_name)
@@ -61,13 +79,89 @@ def ingest_export(
     except DomainError as error:
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", reasons=[error.message])
         return _outcome(item_code, raw, batch, "quarantined")
-    report = quality.validate_batch(conformed, fields, previous_rows=_current_row_count(session, stored.id))
-    if not report.success:
+    policy = stored.declaration.quality
+    report = quality.validate_batch(conformed, fields, _current_row_count(session, stored.id), policy)
+    dropped = _rows_to_drop(report, policy, conformed.rows_read)
+    if dropped is None:
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", conformed, report)
         return _outcome(item_code, raw, batch, "quarantined")
-    version = publish_version(session, stored.id, fields, conformed.frame)
-    batch = _record(session, stored.id, raw, trigger, started, "published", conformed, report, version)
+    version = publish_version(session, stored.id, fields, conformed.frame.drop(index=sorted(dropped)))
+    batch = _record(session, stored.id, raw, trigger, started, "published", conformed, report, version, dropped)
+    prune_versions(session, stored.id, retention_days)
     return _outcome(item_code, raw, batch, "published", version)
+
+
+def release_batch(session: Session, batch_id: int, actor: str, reason: str) -> IngestOutcome:
+    """Publish a quarantined batch despite its quality report: an operator's recorded override.
+
+    The export must still decode and conform to the item's fields; rows whose values do not parse are left out.
+    """
+    batch, raw, item_code = _quarantined(session, batch_id, reason)
+    stored = items_repository.get_by_code_or_raise(session, item_code)
+    data = Path(raw.stored_path).read_bytes()
+    conformed = conform(_read_table(session, stored.id, data, raw.file_name), stored.declaration.fields)
+    frame = conformed.frame.drop(index=sorted(conformed.rejected_rows))
+    version = publish_version(session, stored.id, stored.declaration.fields, frame)
+    _decide(batch, "released", actor, reason)
+    batch.version_id, batch.rows_accepted = version.id, version.row_count
+    batch.rows_rejected = conformed.rows_read - version.row_count
+    session.flush()
+    return _outcome(item_code, raw, batch, "released", version)
+
+
+def discard_batch(session: Session, batch_id: int, actor: str, reason: str) -> IngestOutcome:
+    """Close a quarantined batch without publishing it; the raw export and the report stay."""
+    batch, raw, item_code = _quarantined(session, batch_id, reason)
+    _decide(batch, "discarded", actor, reason)
+    session.flush()
+    return _outcome(item_code, raw, batch, "discarded")
+
+
+def quarantined_batches(session: Session, item_code: str | None = None) -> list[dict[str, Any]]:
+    statement = (
+        select(IngestBatch, CatalogItem.code)
+        .join(CatalogItem, IngestBatch.item_id == CatalogItem.id)
+        .where(IngestBatch.outcome == "quarantined")
+        .order_by(IngestBatch.id)
+    )
+    if item_code is not None:
+        statement = statement.where(CatalogItem.code == item_code)
+    return [
+        {"batch": batch.id, "item": code, "started_at": batch.started_at.isoformat(), "reasons": batch.reasons}
+        for batch, code in session.execute(statement)
+    ]
+
+
+def _quarantined(session: Session, batch_id: int, reason: str) -> tuple[IngestBatch, RawExport, str]:
+    if not reason.strip():
+        raise InvalidTransition("a release or discard needs a reason")
+    row = session.execute(
+        select(IngestBatch, RawExport, CatalogItem.code)
+        .join(RawExport, IngestBatch.raw_export_id == RawExport.id)
+        .join(CatalogItem, IngestBatch.item_id == CatalogItem.id)
+        .where(IngestBatch.id == batch_id)
+        .with_for_update(of=IngestBatch)
+    ).one_or_none()
+    if row is None:
+        raise BatchNotFound(f"ingest batch {batch_id} does not exist")
+    batch, raw, item_code = row
+    if batch.outcome != "quarantined":
+        raise BatchNotQuarantined(f"batch {batch_id} is {batch.outcome}, not quarantined")
+    return batch, raw, item_code
+
+
+def _decide(batch: IngestBatch, outcome: str, actor: str, reason: str) -> None:
+    batch.outcome, batch.decided_by, batch.decided_at, batch.decision_reason = outcome, actor, utcnow(), reason
+
+
+def _rows_to_drop(report: quality.QualityReport, policy: QualityPolicy, rows_read: int) -> set[int] | None:
+    """The rows to leave out of a publication (none for a clean batch), or None to quarantine the batch."""
+    if report.success:
+        return set()
+    droppable = policy.bad_rows is BadRowPolicy.DROP and report.only_row_failures
+    if droppable and len(report.failing_rows) <= policy.max_bad_share * rows_read:
+        return set(report.failing_rows)
+    return None
 
 
 def _read_table(session: Session, item_id: int, data: bytes, file_name: str) -> RawTable:
@@ -102,15 +196,16 @@ def _record(
     item_id: int,
     raw: RawExport,
     trigger: str,
-    started: Any,
+    started: datetime,
     outcome: str,
     conformed: ConformedTable | None = None,
     report: quality.QualityReport | None = None,
     version: ItemVersion | None = None,
+    dropped: set[int] | None = None,
     reasons: list[str] | None = None,
 ) -> IngestBatch:
     rows_read = conformed.rows_read if conformed is not None else 0
-    rejected = len(report.bad_rows) if report is not None else 0
+    accepted = version.row_count if version is not None else 0
     batch = IngestBatch(
         item_id=item_id,
         raw_export_id=raw.id,
@@ -119,11 +214,11 @@ def _record(
         started_at=started,
         finished_at=utcnow(),
         rows_read=rows_read,
-        rows_accepted=version.row_count if version is not None else 0,
-        rows_rejected=rejected,
+        rows_accepted=accepted,
+        rows_rejected=rows_read - accepted,
         version_id=version.id if version is not None else None,
         reasons=reasons if reasons is not None else (report.reasons() if report is not None else []),
-        report=report.as_dict() if report is not None else {},
+        report={**report.as_dict(), "dropped_rows": sorted(dropped or ())} if report is not None else {},
     )
     session.add(batch)
     session.flush()
@@ -133,15 +228,12 @@ def _record(
 def _outcome(
     item_code: str, raw: RawExport, batch: IngestBatch, outcome: str, version: ItemVersion | None = None
 ) -> IngestOutcome:
-    number = version.number if version is not None else None
-    if outcome == "duplicate" and batch.version_id is not None:
-        number = None  # reported by the earlier batch
     return IngestOutcome(
         item=item_code,
         outcome=outcome,
         batch_id=batch.id,
         sha256=raw.sha256,
-        version=number,
+        version=version.number if version is not None else None,
         rows_read=batch.rows_read,
         rows_accepted=batch.rows_accepted,
         rows_rejected=batch.rows_rejected,

@@ -29,7 +29,7 @@ from catalog.items.schemas import (
 )
 
 CHUNK = 500
-ITEM_ATTRIBUTES = ("title", "description", "update_frequency", "sharing_type", "open_data", "status")
+ITEM_ATTRIBUTES = ("title", "description", "update_frequency", "sharing_type", "open_data", "quality", "status")
 FIELD_ATTRIBUTES = (
     "name",
     "label",

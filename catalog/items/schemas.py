@@ -137,6 +137,23 @@ def validate_frequency(frequency: str) -> str:
     return frequency
 
 
+class BadRowPolicy(StrEnum):
+    REJECT = "reject"  # any failing row quarantines the whole batch
+    DROP = "drop"  # failing rows go to the reject report and the rest is published, up to max_bad_share
+
+
+class QualityPolicy(BaseModel):
+    """How an item's batches are judged."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bad_rows: BadRowPolicy = BadRowPolicy.REJECT
+    max_bad_share: float = Field(default=0.01, ge=0, le=1, description="With drop: the largest share of rows dropped.")
+    max_volume_drop: float = Field(
+        default=0.5, ge=0, le=1, description="The row count may fall by at most this share of the current version's."
+    )
+
+
 class ItemDeclaration(BaseModel):
     """An item as declared by its provider department: the unit of import, export and history."""
 
@@ -151,6 +168,7 @@ class ItemDeclaration(BaseModel):
     sharing_type: SharingType
     open_data: bool = False
     tags: list[str] = Field(default_factory=list)
+    quality: QualityPolicy = Field(default_factory=QualityPolicy)
     status: ItemStatus | None = Field(
         default=None,
         description="New items start here (default draft); an existing item's status changes only "

@@ -57,6 +57,9 @@ def upgrade() -> None:
     sa.Column('version_id', sa.Integer(), nullable=True),
     sa.Column('reasons', sa.JSON(), nullable=False),
     sa.Column('report', sa.JSON(), nullable=False),
+    sa.Column('decided_by', sa.String(length=200), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decision_reason', sa.String(length=1000), nullable=True),
     sa.ForeignKeyConstraint(['item_id'], ['catalog_item.id'], name=op.f('fk_ingest_batch_item_id_catalog_item'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['raw_export_id'], ['raw_export.id'], name=op.f('fk_ingest_batch_raw_export_id_raw_export')),
     sa.ForeignKeyConstraint(['version_id'], ['item_version.id'], name=op.f('fk_ingest_batch_version_id_item_version')),
@@ -67,6 +70,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('catalog_item', schema=None) as batch_op:
         batch_op.add_column(sa.Column('current_version_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('quality', sa.JSON(), nullable=False, server_default='{}'))
         batch_op.create_foreign_key('fk_catalog_item_current_version_id_item_version', 'item_version', ['current_version_id'], ['id'], use_alter=True)
 
     # ### end Alembic commands ###
@@ -80,6 +84,7 @@ def downgrade() -> None:
     with op.batch_alter_table('catalog_item', schema=None) as batch_op:
         batch_op.drop_constraint('fk_catalog_item_current_version_id_item_version', type_='foreignkey')
         batch_op.drop_column('current_version_id')
+        batch_op.drop_column('quality')
 
     with op.batch_alter_table('ingest_batch', schema=None) as batch_op:
         batch_op.drop_index('ix_ingest_batch_item_id_started_at')

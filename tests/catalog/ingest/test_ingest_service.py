@@ -3,15 +3,24 @@ quarantined with its reason while the last good version stays current."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.errors import InvalidTransition
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
-from catalog.ingest.publish import read_version
-from catalog.ingest.service import IngestOutcome, ingest_export
+from catalog.ingest.publish import prune_versions, read_version
+from catalog.ingest.service import (
+    BatchNotQuarantined,
+    IngestOutcome,
+    discard_batch,
+    ingest_export,
+    quarantined_batches,
+    release_batch,
+)
 from catalog.items.models import CatalogItem
 from tests.catalog.helpers import import_demo
 
@@ -172,3 +181,87 @@ def test_gb18030_mislabelled_as_utf8_is_quarantined(demo: Session, tmp_path: Pat
     outcome = run(demo, tmp_path, "SCJG-FR-0001", (samples_dir / "scjg_enterprise_20261120.csv").read_bytes())
     assert outcome.outcome == "quarantined"
     assert "It decodes as gb18030: declare encoding gb18030 or auto" in outcome.reasons[0]
+
+
+def with_policy(session: Session, code: str, **policy: object) -> None:
+    item = session.scalar(select(CatalogItem).where(CatalogItem.code == code))
+    assert item is not None
+    item.quality = {**item.quality, **policy}
+    session.flush()
+
+
+def test_the_drop_policy_publishes_the_good_rows_and_reports_the_rest(
+    demo: Session, tmp_path: Path, samples_dir: Path
+) -> None:
+    with_policy(demo, POPULATION, bad_rows="drop", max_bad_share=0.01)
+    outcome = run(demo, tmp_path, POPULATION, csv_bytes(_bad_date(_bad_check_digit(population_lines(samples_dir)))))
+
+    assert (outcome.outcome, outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (
+        "published",
+        520,
+        518,
+        2,
+    )
+    batch = demo.get(IngestBatch, outcome.batch_id)
+    assert batch is not None and batch.report["dropped_rows"] == [3, 7]
+    published = read_version(demo, current_version(demo, POPULATION))  # type: ignore[arg-type]
+    assert 3 not in published.index and 7 not in published.index and len(published) == 518
+
+
+def test_the_drop_policy_quarantines_beyond_its_share(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    with_policy(demo, POPULATION, bad_rows="drop", max_bad_share=0.001)
+    outcome = run(demo, tmp_path, POPULATION, csv_bytes(_bad_date(_bad_check_digit(population_lines(samples_dir)))))
+    assert outcome.outcome == "quarantined"
+
+
+def test_the_drop_policy_never_drops_its_way_past_a_volume_drop(
+    demo: Session, tmp_path: Path, samples_dir: Path
+) -> None:
+    with_policy(demo, POPULATION, bad_rows="drop", max_bad_share=1.0)
+    run(demo, tmp_path, POPULATION, (samples_dir / "psga_population_20261120.csv").read_bytes())
+    outcome = run(demo, tmp_path, POPULATION, csv_bytes(_volume_drop(population_lines(samples_dir))))
+    assert outcome.outcome == "quarantined"
+
+
+def test_an_operator_releases_a_quarantined_batch_with_a_recorded_override(
+    demo: Session, tmp_path: Path, samples_dir: Path
+) -> None:
+    run(demo, tmp_path, POPULATION, (samples_dir / "psga_population_20261120.csv").read_bytes())
+    quarantined = run(demo, tmp_path, POPULATION, csv_bytes(_volume_drop(population_lines(samples_dir))))
+
+    released = release_batch(demo, quarantined.batch_id, "ops:wang", "census correction: the district shrank")
+
+    assert (released.outcome, released.version, released.rows_accepted) == ("released", 2, 100)
+    batch = demo.get(IngestBatch, quarantined.batch_id)
+    assert batch is not None and (batch.decided_by, batch.decision_reason) == (
+        "ops:wang",
+        "census correction: the district shrank",
+    )
+    assert current_version(demo, POPULATION).number == 2  # type: ignore[union-attr]
+    with pytest.raises(BatchNotQuarantined):
+        discard_batch(demo, quarantined.batch_id, "ops:wang", "again")
+
+
+def test_a_discarded_batch_changes_nothing_served(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    good = run(demo, tmp_path, POPULATION, (samples_dir / "psga_population_20261120.csv").read_bytes())
+    quarantined = run(demo, tmp_path, POPULATION, csv_bytes(_duplicate_key(population_lines(samples_dir))))
+
+    discard_batch(demo, quarantined.batch_id, "ops:wang", "the system re-exports tonight")
+
+    assert current_version(demo, POPULATION).number == good.version  # type: ignore[union-attr]
+    assert quarantined_batches(demo, POPULATION) == []
+    with pytest.raises(InvalidTransition, match="needs a reason"):
+        release_batch(demo, run(demo, tmp_path, POPULATION, b"").batch_id, "ops:wang", " ")
+
+
+def test_old_versions_are_dropped_after_their_retention(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    first = run(demo, tmp_path, POPULATION, (samples_dir / "psga_population_20261120.csv").read_bytes())
+    old = demo.scalar(select(ItemVersion).where(ItemVersion.number == first.version))
+    assert old is not None
+    old.published_at = old.published_at - timedelta(days=91)
+    demo.flush()
+
+    run(demo, tmp_path, POPULATION, (samples_dir / "psga_population_20261121.csv").read_bytes())
+
+    assert [v.number for v in demo.scalars(select(ItemVersion))] == [2]
+    assert prune_versions(demo, current_version(demo, POPULATION).item_id, retention_days=0) == []  # type: ignore[union-attr]
