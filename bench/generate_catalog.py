@@ -12,7 +12,6 @@ vehicle_plate at level 2 or above; open-data items are never ``not_shared``; eve
 Defaults (data_type string, nullable true, ...) are left out, as a person writing the file would.
 """
 
-# ruff: noqa: E501  (the vocabulary tables below read best one entry per line)
 from __future__ import annotations
 
 import argparse
