@@ -4,10 +4,15 @@ matching fsspec package in production."""
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import fsspec
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from catalog.errors import DomainError
 
@@ -40,3 +45,26 @@ def newest_file(location: str, pattern: str | None, data_dir: Path) -> FetchedEx
         return FetchedExport(name=newest.rsplit("/", 1)[-1], data=filesystem.cat_file(newest))
     except (OSError, ValueError, ImportError) as error:
         raise ExportNotReachable(f"cannot read the drop folder {url}: {error}") from None
+
+
+def query_database(location: str, query: str) -> FetchedExport:
+    """Run a source system's query against its database (URL in the environment variable the location names)
+    in a read-only transaction; the rows become a JSON-lines export, kept raw like any file."""
+    variable = location.removeprefix("env:")
+    url = os.environ.get(variable)
+    if not url:
+        raise ExportNotReachable(f"the environment variable {variable} (the source database URL) is not set")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            result = connection.execute(text(query))
+            lines = [json.dumps(dict(row), ensure_ascii=False, default=str) for row in result.mappings()]
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        raise ExportNotReachable(f"the source database query failed: {reason}") from None
+    finally:
+        engine.dispose()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return FetchedExport(name=f"query_{stamp}.jsonl", data=("\n".join(lines) + "\n").encode())
