@@ -9,8 +9,10 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urljoin
 
 import fsspec
+import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -60,11 +62,48 @@ def query_database(location: str, query: str) -> FetchedExport:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql("SET TRANSACTION READ ONLY")
             result = connection.execute(text(query))
-            lines = [json.dumps(dict(row), ensure_ascii=False, default=str) for row in result.mappings()]
+            records: list[object] = [dict(row) for row in result.mappings()]
     except SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         raise ExportNotReachable(f"the source database query failed: {reason}") from None
     finally:
         engine.dispose()
+    return _json_lines_export("query", records)
+
+
+MAX_PAGES = 100_000
+
+
+def fetch_pages(location: str) -> FetchedExport:
+    """Read an HTTP JSON endpoint: a JSON array, or pages of ``{"items": [...], "next": URL or null}`` followed
+    to the end. The records become a JSON-lines export, kept raw like any file."""
+    records: list[object] = []
+    url: str | None = location
+    try:
+        with httpx.Client(timeout=60) as client:
+            for _ in range(MAX_PAGES):
+                if url is None:
+                    break
+                response = client.get(url)
+                response.raise_for_status()
+                page = response.json()
+                if isinstance(page, list):
+                    records.extend(page)
+                    break
+                if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                    raise ExportNotReachable(f"{url} returned neither a JSON array nor a page of items and next")
+                records.extend(page["items"])
+                url = urljoin(url, page["next"]) if page.get("next") else None
+            else:
+                raise ExportNotReachable(f"{location} has more than {MAX_PAGES} pages")
+    except httpx.HTTPError as error:
+        raise ExportNotReachable(f"the HTTP source failed: {error}") from None
+    except ValueError as error:  # a body that is not JSON
+        raise ExportNotReachable(f"the HTTP source did not return JSON: {error}") from None
+    return _json_lines_export("http", records)
+
+
+def _json_lines_export(kind: str, records: list[object]) -> FetchedExport:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return FetchedExport(name=f"query_{stamp}.jsonl", data=("\n".join(lines) + "\n").encode())
+    lines = [json.dumps(record, ensure_ascii=False, default=str) for record in records]
+    return FetchedExport(name=f"{kind}_{stamp}.jsonl", data=("\n".join(lines) + "\n").encode())

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select
 from catalog.db import session_scope
 from catalog.departments.models import SourceSystem
 from catalog.errors import DomainError
-from catalog.ingest.connectors import FetchedExport, newest_file, query_database
+from catalog.ingest.connectors import FetchedExport, fetch_pages, newest_file, query_database
 from catalog.ingest.service import IngestOutcome, ingest_export
 from catalog.items.models import CatalogItem
 from catalog.settings import Settings
@@ -30,8 +30,8 @@ def fetch_newest_export(engine: Engine, settings: Settings, item_code: str) -> F
         access, location, pattern, query = source.access, source.location, source.file_pattern, source.query
     if access == "sql" and query:
         return query_database(location, query)
-    if access != "file_drop":
-        raise NoSourceSystem(f"pulling from {access} source systems is not built yet (item {item_code})")
+    if access == "http":
+        return fetch_pages(location)
     return newest_file(location, pattern, settings.resolved_data_dir)
 
 

@@ -170,8 +170,8 @@ def _read_table(session: Session, item_id: int, data: bytes, file_name: str) -> 
         .join(CatalogItem, CatalogItem.source_system_id == SourceSystem.id)
         .where(CatalogItem.id == item_id)
     )
-    if source is not None and source.access == "sql":
-        return read_json(decode_export(data, "utf-8").text)  # query results are kept as JSON lines
+    if source is not None and source.access in ("sql", "http"):
+        return read_json(decode_export(data, "utf-8").text)  # query results and API pages are kept as JSON lines
     export_format = source.format if source else _format_from_name(file_name)
     if export_format == "xlsx":
         return read_xlsx(data)

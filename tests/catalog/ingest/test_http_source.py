@@ -1,0 +1,90 @@
+"""A source system reached as an HTTP JSON endpoint with paging, served by a real local HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from catalog.db import make_engine, session_scope
+from catalog.declarations.service import import_catalog_file
+from catalog.ingest.connectors import ExportNotReachable, fetch_pages
+from catalog.ingest.runner import pull_and_ingest
+from catalog.settings import Settings
+from tests.catalog.helpers import demo_raw, raw_item, write_yaml
+
+PAGE_SIZE = 150
+
+
+@pytest.fixture
+def complaints_api(samples_dir: Path) -> Iterator[str]:
+    """/cases?page=N answers {"items": [...150 records], "next": "/cases?page=N+1" or null}; /broken answers 500."""
+    records = json.loads((samples_dir / "zsj_complaints_20261120.json").read_text(encoding="utf-8"))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parsed = urlparse(self.path)
+            if parsed.path != "/cases":
+                self.send_error(500)
+                return
+            page = int(parse_qs(parsed.query).get("page", ["1"])[0])
+            items = records[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+            following = f"/cases?page={page + 1}" if page * PAGE_SIZE < len(records) else None
+            body = json.dumps({"items": items, "next": following}, ensure_ascii=False).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_every_page_is_read(complaints_api: str) -> None:
+    export = fetch_pages(f"{complaints_api}/cases")
+    lines = export.data.decode().splitlines()
+    assert len(lines) == 400 and export.name.endswith(".jsonl")
+    assert json.loads(lines[0])["事件编号"] == "PS20261116000000"
+
+
+def test_an_http_source_publishes_through_the_same_path(
+    backend: str, database_factory: Any, complaints_api: str, tmp_path: Path
+) -> None:
+    raw = demo_raw()
+    raw["departments"][2]["source_systems"] = [
+        {
+            "code": "complaints",
+            "name": "民生诉求接口",
+            "access": "http",
+            "location": f"{complaints_api}/cases",
+            "format": "json",
+        }
+    ]
+    raw["items"] = [raw_item(raw, "ZSJ-MS-0001")]
+    engine = make_engine(database_factory(backend))
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    with session_scope(engine) as session:
+        import_catalog_file(session, write_yaml(tmp_path, raw), actor="test")
+
+    outcome = pull_and_ingest(engine, settings, "ZSJ-MS-0001", trigger="test")
+    assert outcome is not None and (outcome.outcome, outcome.rows_accepted) == ("published", 400)
+    engine.dispose()
+
+
+def test_a_failing_endpoint_is_a_clear_error(complaints_api: str) -> None:
+    with pytest.raises(ExportNotReachable, match="the HTTP source failed: Server error '500"):
+        fetch_pages(f"{complaints_api}/broken")
