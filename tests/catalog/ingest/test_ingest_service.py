@@ -265,3 +265,53 @@ def test_old_versions_are_dropped_after_their_retention(demo: Session, tmp_path:
 
     assert [v.number for v in demo.scalars(select(ItemVersion))] == [2]
     assert prune_versions(demo, current_version(demo, POPULATION).item_id, retention_days=0) == []  # type: ignore[union-attr]
+
+
+def test_a_bad_uscc_check_character_is_quarantined(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    sample = samples_dir / "scjg_enterprise_20261120.csv"
+    good = run(demo, tmp_path, "SCJG-FR-0001", sample.read_bytes(), sample.name)
+    lines = sample.read_bytes().decode("gb18030").splitlines()
+    cells = lines[2].split(",")
+    cells[0] = cells[0][:17] + ("0" if cells[0][17] != "0" else "1")
+    broken = "\n".join([*lines[:2], ",".join(cells), *lines[3:]]) + "\n"
+
+    outcome = run(demo, tmp_path, "SCJG-FR-0001", broken.encode("gb18030"), sample.name)
+
+    assert outcome.outcome == "quarantined"
+    assert "统一社会信用代码: USCC check character failed for 1 row(s) (rows 2)" in outcome.reasons
+    assert current_version(demo, "SCJG-FR-0001").number == good.version  # type: ignore[union-attr]
+
+
+def test_an_xlsx_export_with_excel_dates_publishes(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    import io
+    from datetime import date
+
+    from openpyxl import Workbook
+
+    from catalog.departments.models import SourceSystem
+
+    item = demo.scalar(select(CatalogItem).where(CatalogItem.code == "SCJG-FR-0001"))
+    demo.get(SourceSystem, item.source_system_id).format = "xlsx"  # type: ignore[union-attr]
+    demo.flush()
+    lines = (samples_dir / "scjg_enterprise_20261120.csv").read_bytes().decode("gb18030").splitlines()
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(lines[0].split(","))
+    for number, line in enumerate(lines[1:]):
+        cells: list[object] = line.split(",")
+        founded = date.fromisoformat(str(cells[3]))
+        # half the dates as date cells, half as the Excel serial numbers some systems write
+        cells[3] = founded if number % 2 else (founded - date(1899, 12, 30)).days
+        cells[4] = float(str(cells[4]))
+        sheet.append(cells)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+
+    outcome = run(demo, tmp_path, "SCJG-FR-0001", buffer.getvalue(), "scjg_enterprise_20261120.xlsx")
+
+    assert (outcome.outcome, outcome.rows_accepted) == ("published", 300)
+    published = read_version(demo, current_version(demo, "SCJG-FR-0001"))  # type: ignore[arg-type]
+    assert (
+        str(published.loc[1, "成立日期"])[:10] == "2002-04-19"
+        and str(published.loc[2, "成立日期"])[:10] == "2004-08-06"
+    )
