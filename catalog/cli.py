@@ -298,6 +298,8 @@ def pull(item_code: str, as_json: AsJson = False) -> None:
         out.print(f"{item_code}: {outcome.outcome}" + (f" version {outcome.version}" if outcome.version else ""))
         for reason in outcome.reasons:
             out.print(f"  - {reason}")
+    if outcome is not None and outcome.outcome == "quarantined":
+        raise typer.Exit(3)
 
 
 @quarantine_app.command("list")
@@ -321,12 +323,17 @@ Reason = Annotated[str, typer.Option("--reason", help="Why: recorded with the de
 
 
 @quarantine_app.command("release")
-def quarantine_release(batch_id: int, reason: Reason, actor: Actor = "") -> None:
+def quarantine_release(
+    batch_id: int,
+    reason: Reason,
+    actor: Actor = "",
+    force: Annotated[bool, typer.Option(help="Release even though a newer version was published.")] = False,
+) -> None:
     """Publish a quarantined batch despite its quality report (a recorded override)."""
     from catalog.ingest.service import release_batch
 
     with unit_of_work() as session:
-        outcome = release_batch(session, batch_id, actor or default_actor(), reason)
+        outcome = release_batch(session, batch_id, actor or default_actor(), reason, force=force)
     out.print(f"{outcome.item}: batch {batch_id} released as version {outcome.version} ({outcome.rows_accepted} rows).")
 
 

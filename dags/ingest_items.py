@@ -35,6 +35,8 @@ def pipelines() -> list[dict[str, Any]]:
         return list(json.loads(MANIFEST.read_text(encoding="utf-8"))["pipelines"])
     except FileNotFoundError:
         return []
+    except (ValueError, KeyError, TypeError) as error:  # a damaged manifest: say so, but load no half DAGs
+        raise RuntimeError(f"{MANIFEST} is not a pipeline manifest ({error}); rerun a datashare command") from None
 
 
 @task

@@ -111,13 +111,19 @@ def _integer(cell: Any) -> int:
     if isinstance(cell, bool):
         raise ValueError("a boolean is not an integer")
     if isinstance(cell, int):
-        return cell
+        return _in_int64(cell)
     if isinstance(cell, float) and cell.is_integer():
-        return int(cell)
+        return _in_int64(int(cell))
     text = str(cell).strip().replace(",", "")
     if not INTEGER_TEXT.match(text):
         raise ValueError(text)
-    return int(text)
+    return _in_int64(int(text))
+
+
+def _in_int64(value: int) -> int:
+    if not -(2**63) <= value < 2**63:
+        raise ValueError("outside the 64-bit integer range")
+    return value
 
 
 def _decimal(cell: Any) -> Decimal:

@@ -40,13 +40,19 @@ def newest_file(location: str, pattern: str | None, data_dir: Path) -> FetchedEx
     try:
         filesystem, root = fsspec.core.url_to_fs(url)
         matches = sorted(filesystem.glob(f"{root.rstrip('/')}/{pattern or '*'}"))
-        files = [path for path in matches if filesystem.isfile(path)]
+        files = [path for path in matches if filesystem.isfile(path) and not _in_progress(path)]
         if not files:
             return None
         newest = files[-1]
         return FetchedExport(name=newest.rsplit("/", 1)[-1], data=filesystem.cat_file(newest))
     except (OSError, ValueError, ImportError) as error:
         raise ExportNotReachable(f"cannot read the drop folder {url}: {error}") from None
+
+
+def _in_progress(path: str) -> bool:
+    """Hidden and temporary files are uploads still being written."""
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith(".") or name.endswith((".tmp", ".part", ".partial", ".crdownload"))
 
 
 def query_database(location: str, query: str) -> FetchedExport:
@@ -105,5 +111,6 @@ def fetch_pages(location: str) -> FetchedExport:
 
 def _json_lines_export(kind: str, records: list[object]) -> FetchedExport:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    lines = [json.dumps(record, ensure_ascii=False, default=str) for record in records]
+    # Sorted keys and lines: the same data in another order is the same export (idempotent re-pulls).
+    lines = sorted(json.dumps(record, ensure_ascii=False, default=str, sort_keys=True) for record in records)
     return FetchedExport(name=f"{kind}_{stamp}.jsonl", data=("\n".join(lines) + "\n").encode())

@@ -129,8 +129,10 @@ def _row_dicts(table: Table, frame: pd.DataFrame) -> Iterator[list[dict[str, Any
 
 def _copy_rows(connection: Any, table: Table, frame: pd.DataFrame) -> None:
     names = ", ".join(f'"{column.name}"' for column in table.columns)
-    cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+    with (
+        connection.connection.driver_connection.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+    ):
         for record in _records(frame):
             copy.write_row(record)
 

@@ -215,7 +215,7 @@ def _check_result(outcome: Any, fields: dict[str, FieldDeclaration]) -> CheckRes
     details = dict(outcome.result or {})
     declared = fields.get(meta["field"])
     rows = [_row(entry) for entry in (details.get("unexpected_index_list") or [])[:MAX_ROWS_SHOWN]]
-    examples = [_example(declared, value) for value in (details.get("unexpected_list") or [])[:MAX_ROWS_SHOWN]]
+    examples = [_example(declared, value, fields) for value in (details.get("unexpected_list") or [])[:MAX_ROWS_SHOWN]]
     error = None
     info = outcome.exception_info or {}
     if info.get("raised_exception"):
@@ -239,17 +239,20 @@ def _check_result(outcome: Any, fields: dict[str, FieldDeclaration]) -> CheckRes
 
 def _exception(info: dict[str, Any]) -> str | None:
     """GX reports {'raised_exception': bool, ...}, or {metric id: {...}} per failed metric."""
+    # Only the exception's type: its message may quote cell values of sensitive fields.
     if "raised_exception" in info:
-        return str(info.get("exception_message")) if info["raised_exception"] else None
-    messages = {str(value.get("exception_message")) for value in info.values() if isinstance(value, dict)}
-    return "; ".join(sorted(messages)) or None
+        return str(info.get("exception_type") or "an error in Great Expectations") if info["raised_exception"] else None
+    failed = [value for value in info.values() if isinstance(value, dict)]
+    return "an error in Great Expectations" if failed else None
 
 
-def _example(declared: FieldDeclaration | None, value: Any) -> str | None:
+def _example(declared: FieldDeclaration | None, value: Any, fields: dict[str, FieldDeclaration]) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if declared is None:  # compound key: a dict of key values
-        return str(value)
+    if isinstance(value, dict):  # a compound key: each part masked by its own field's level
+        return str({name: _example(fields.get(name), part, fields) for name, part in value.items()})
+    if declared is None:
+        return None
     return shown_value(declared, value)
 
 

@@ -8,7 +8,7 @@ A failure of the export itself is not an exception: it is a quarantined batch, r
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -71,33 +71,53 @@ def ingest_export(
         select(IngestBatch).where(IngestBatch.raw_export_id == raw.id).order_by(IngestBatch.id.desc()).limit(1)
     )
     if earlier is not None:  # the same export again: a retry or a rerun publishes nothing twice
-        return _outcome(item_code, raw, earlier, "duplicate")
+        outcome = _outcome(item_code, raw, earlier, "duplicate")
+        return replace(outcome, reasons=[f"already ingested as batch {earlier.id} ({earlier.outcome})"])
     started = utcnow()
     fields = stored.declaration.fields
+    policy = stored.declaration.quality
     try:
         conformed = conform(_read_table(session, stored.id, data, file_name), fields)
+        report = quality.validate_batch(conformed, fields, _current_row_count(session, stored.id), policy)
     except DomainError as error:
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", reasons=[error.message])
         return _outcome(item_code, raw, batch, "quarantined")
-    policy = stored.declaration.quality
-    report = quality.validate_batch(conformed, fields, _current_row_count(session, stored.id), policy)
+    except Exception as error:  # whatever breaks, the batch is recorded (no values: messages may quote cells)
+        reason = f"the export could not be processed ({type(error).__name__}); the raw export is kept"
+        batch = _record(session, stored.id, raw, trigger, started, "quarantined", reasons=[reason])
+        return _outcome(item_code, raw, batch, "quarantined")
     dropped = _rows_to_drop(report, policy, conformed.rows_read)
     if dropped is None:
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", conformed, report)
         return _outcome(item_code, raw, batch, "quarantined")
-    version = publish_version(session, stored.id, fields, conformed.frame.drop(index=sorted(dropped)))
+    try:
+        with session.begin_nested():  # a failed load rolls back to here, and the quarantine is still recorded
+            version = publish_version(session, stored.id, fields, conformed.frame.drop(index=sorted(dropped)))
+    except Exception as error:
+        reason = f"publishing failed ({type(error).__name__}); the current version is unchanged"
+        batch = _record(session, stored.id, raw, trigger, started, "quarantined", conformed, report, reasons=[reason])
+        return _outcome(item_code, raw, batch, "quarantined")
     batch = _record(session, stored.id, raw, trigger, started, "published", conformed, report, version, dropped)
     prune_versions(session, stored.id, retention_days)
     return _outcome(item_code, raw, batch, "published", version)
 
 
-def release_batch(session: Session, batch_id: int, actor: str, reason: str) -> IngestOutcome:
+def release_batch(session: Session, batch_id: int, actor: str, reason: str, force: bool = False) -> IngestOutcome:
     """Publish a quarantined batch despite its quality report: an operator's recorded override.
 
     The export must still decode and conform to the item's fields; rows whose values do not parse are left out.
+    A batch older than the current version is refused unless forced, so a release never silently rolls back.
     """
     batch, raw, item_code = _quarantined(session, batch_id, reason)
     stored = items_repository.get_by_code_or_raise(session, item_code)
+    newer = session.scalar(
+        select(ItemVersion.number).where(ItemVersion.item_id == stored.id, ItemVersion.published_at > batch.started_at)
+    )
+    if newer is not None and not force:
+        raise InvalidTransition(
+            f"version {newer} of {item_code} was published after batch {batch_id}; releasing it would replace newer "
+            "data (use --force if that is intended)"
+        )
     data = Path(raw.stored_path).read_bytes()
     conformed = conform(_read_table(session, stored.id, data, raw.file_name), stored.declaration.fields)
     frame = conformed.frame.drop(index=sorted(conformed.rejected_rows))

@@ -315,3 +315,45 @@ def test_an_xlsx_export_with_excel_dates_publishes(demo: Session, tmp_path: Path
         str(published.loc[1, "成立日期"])[:10] == "2002-04-19"
         and str(published.loc[2, "成立日期"])[:10] == "2004-08-06"
     )
+
+
+def test_releasing_a_batch_older_than_the_current_version_needs_force(
+    demo: Session, tmp_path: Path, samples_dir: Path
+) -> None:
+    quarantined = run(demo, tmp_path, POPULATION, csv_bytes(_duplicate_key(population_lines(samples_dir))))
+    newer = run(demo, tmp_path, POPULATION, (samples_dir / "psga_population_20261121.csv").read_bytes())
+    batch = demo.get(IngestBatch, quarantined.batch_id)
+    assert batch is not None and newer.version == 1
+
+    with pytest.raises(InvalidTransition, match="version 1 of PSGA-RK-0001 was published after batch"):
+        release_batch(demo, quarantined.batch_id, "ops:wang", "late fix")
+    assert release_batch(demo, quarantined.batch_id, "ops:wang", "late fix", force=True).version == 2
+
+
+def test_a_value_beyond_the_integer_range_is_a_row_error() -> None:
+    from catalog.ingest.conform import conform
+    from catalog.ingest.tables import RawTable
+    from catalog.items.schemas import FieldDeclaration
+
+    number = FieldDeclaration(name="n", key=True, data_type="integer", level=1)  # type: ignore[arg-type]
+    conformed = conform(RawTable(["n"], [["99999999999999999999"], ["12"]]), [number])
+    assert [(error.row, error.message) for error in conformed.errors] == [(1, "not an integer")]
+
+
+def test_a_compound_key_report_masks_each_sensitive_part(session: Session, tmp_path: Path) -> None:
+    from catalog.ingest.conform import conform
+    from catalog.ingest.quality import validate_batch
+    from catalog.ingest.tables import RawTable
+    from catalog.items.schemas import FieldDeclaration
+
+    fields = [
+        FieldDeclaration(name="证件号码", key=True, semantic_type="resident_id", level=3),  # type: ignore[arg-type]
+        FieldDeclaration(name="年度", key=True, data_type="integer", level=1),  # type: ignore[arg-type]
+    ]
+    table = RawTable(["证件号码", "年度"], [["11010519491231002X", "2025"], ["11010519491231002X", "2025"]])
+    report = validate_batch(conform(table, fields), fields, previous_rows=None)
+
+    key_check = next(check for check in report.checks if check.rule == "unique key")
+    assert not key_check.success and key_check.failing_rows == [1, 2]
+    assert "11010519491231002X" not in str(report.as_dict())
+    assert "1101**********002X" in str(key_check.examples)
