@@ -80,12 +80,12 @@ def validate_batch(
 ) -> QualityReport:
     policy = policy or QualityPolicy()
     checks = _type_checks(conformed, fields)
-    suite_checks, failing = _run_suite(conformed.frame, fields, _minimum_rows(previous_rows, policy))
+    suite_checks, failing = _run_suite(conformed.frame, fields, minimum_rows(previous_rows, policy))
     ordered = sorted([*checks, *suite_checks], key=lambda check: (check.field != "*", check.field, check.rule))
     return QualityReport(ordered, frozenset(failing | conformed.rejected_rows))
 
 
-def _minimum_rows(previous_rows: int | None, policy: QualityPolicy) -> int:
+def minimum_rows(previous_rows: int | None, policy: QualityPolicy) -> int:
     """An export may shrink by at most max_volume_drop against the current version, and is never empty."""
     if not previous_rows:
         return 1

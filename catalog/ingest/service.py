@@ -76,9 +76,10 @@ def ingest_export(
     started = utcnow()
     fields = stored.declaration.fields
     policy = stored.declaration.quality
+    previous_rows = _current_row_count(session, stored.id)
     try:
         conformed = conform(_read_table(session, stored.id, data, file_name), fields)
-        report = quality.validate_batch(conformed, fields, _current_row_count(session, stored.id), policy)
+        report = quality.validate_batch(conformed, fields, previous_rows, policy)
     except DomainError as error:
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", reasons=[error.message])
         return _outcome(item_code, raw, batch, "quarantined")
@@ -87,6 +88,8 @@ def ingest_export(
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", reasons=[reason])
         return _outcome(item_code, raw, batch, "quarantined")
     dropped = _rows_to_drop(report, policy, conformed.rows_read)
+    if dropped and conformed.rows_read - len(dropped) < quality.minimum_rows(previous_rows, policy):
+        dropped = None  # what would be left is itself a volume drop
     if dropped is None:
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", conformed, report)
         return _outcome(item_code, raw, batch, "quarantined")

@@ -357,3 +357,16 @@ def test_a_compound_key_report_masks_each_sensitive_part(session: Session, tmp_p
     assert not key_check.success and key_check.failing_rows == [1, 2]
     assert "11010519491231002X" not in str(report.as_dict())
     assert "1101**********002X" in str(key_check.examples)
+
+
+def test_dropping_rows_never_publishes_below_the_volume_floor(demo: Session, tmp_path: Path, samples_dir: Path) -> None:
+    lines = population_lines(samples_dir)
+    run(demo, tmp_path, POPULATION, csv_bytes(lines[:201]))  # version 1: 200 rows
+    with_policy(demo, POPULATION, bad_rows="drop", max_bad_share=1.0, max_volume_drop=0.5)
+    broken = [lines[0], *[line.replace(",女,", ",未知,").replace(",男,", ",未知,") for line in lines[1:111]]]
+    broken = [*broken[:51], *lines[51:111]][:111]  # 110 rows, 50 of them with a bad code: 60 good < 100 floor
+
+    outcome = run(demo, tmp_path, POPULATION, csv_bytes(broken))
+
+    assert outcome.outcome == "quarantined"
+    assert current_version(demo, POPULATION).number == 1  # type: ignore[union-attr]
