@@ -49,3 +49,23 @@ def write_yaml(folder: Path, raw: dict[str, Any], name: str = "catalog.yaml") ->
     path = folder / name
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+def pull_complaints_from(source: dict[str, Any], database_url: str, tmp_path: Path) -> Any:
+    """Declare the complaints item with this source system on a fresh database, then pull it once."""
+    from catalog.db import make_engine, session_scope
+    from catalog.declarations.service import import_catalog_file
+    from catalog.ingest.runner import pull_and_ingest
+    from catalog.settings import Settings
+
+    raw = demo_raw()
+    raw["departments"][2]["source_systems"] = [{"code": "complaints", "name": "民生诉求综合服务系统", **source}]
+    raw["items"] = [raw_item(raw, "ZSJ-MS-0001")]
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            import_catalog_file(session, write_yaml(tmp_path, raw), actor="test")
+        settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+        return pull_and_ingest(engine, settings, "ZSJ-MS-0001", trigger="test")
+    finally:
+        engine.dispose()

@@ -12,12 +12,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from catalog.db import make_engine, session_scope
-from catalog.declarations.service import import_catalog_file
 from catalog.ingest.connectors import ExportNotReachable, fetch_pages
-from catalog.ingest.runner import pull_and_ingest
-from catalog.settings import Settings
-from tests.catalog.helpers import demo_raw, raw_item, write_yaml
+from tests.catalog.helpers import pull_complaints_from
 
 PAGE_SIZE = 150
 
@@ -65,25 +61,10 @@ def test_every_page_is_read(complaints_api: str) -> None:
 def test_an_http_source_publishes_through_the_same_path(
     backend: str, database_factory: Any, complaints_api: str, tmp_path: Path
 ) -> None:
-    raw = demo_raw()
-    raw["departments"][2]["source_systems"] = [
-        {
-            "code": "complaints",
-            "name": "民生诉求接口",
-            "access": "http",
-            "location": f"{complaints_api}/cases",
-            "format": "json",
-        }
-    ]
-    raw["items"] = [raw_item(raw, "ZSJ-MS-0001")]
-    engine = make_engine(database_factory(backend))
-    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
-    with session_scope(engine) as session:
-        import_catalog_file(session, write_yaml(tmp_path, raw), actor="test")
-
-    outcome = pull_and_ingest(engine, settings, "ZSJ-MS-0001", trigger="test")
+    outcome = pull_complaints_from(
+        {"access": "http", "location": f"{complaints_api}/cases"}, database_factory(backend), tmp_path
+    )
     assert outcome is not None and (outcome.outcome, outcome.rows_accepted) == ("published", 400)
-    engine.dispose()
 
 
 def test_a_failing_endpoint_is_a_clear_error(complaints_api: str) -> None:

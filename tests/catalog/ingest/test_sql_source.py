@@ -11,12 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from catalog.db import make_engine, session_scope
-from catalog.declarations.service import import_catalog_file
 from catalog.ingest.connectors import ExportNotReachable
-from catalog.ingest.runner import pull_and_ingest
-from catalog.settings import Settings
-from tests.catalog.helpers import demo_raw, raw_item, write_yaml
+from tests.catalog.helpers import pull_complaints_from
 from tests.conftest import create_postgres_database, drop_postgres_database
 
 
@@ -53,25 +49,10 @@ QUERY = (
 def test_a_sql_source_publishes_through_the_same_path(
     backend: str, database_factory: Any, department_database: str, tmp_path: Path
 ) -> None:
-    raw = demo_raw()
-    raw["departments"][2]["source_systems"] = [
-        {
-            "code": "complaints",
-            "name": "民生诉求综合服务系统",
-            "access": "sql",
-            "location": "env:ZSJ_CASES_DB",
-            "query": QUERY,
-        }
-    ]
-    raw["items"] = [raw_item(raw, "ZSJ-MS-0001")]
-    engine = make_engine(database_factory(backend))
-    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
-    with session_scope(engine) as session:
-        import_catalog_file(session, write_yaml(tmp_path, raw), actor="test")
-
-    first = pull_and_ingest(engine, settings, "ZSJ-MS-0001", trigger="test")
-    assert first is not None and (first.outcome, first.rows_accepted) == ("published", 400)
-    engine.dispose()
+    outcome = pull_complaints_from(
+        {"access": "sql", "location": "env:ZSJ_CASES_DB", "query": QUERY}, database_factory(backend), tmp_path
+    )
+    assert outcome is not None and (outcome.outcome, outcome.rows_accepted) == ("published", 400)
 
 
 def test_a_missing_database_url_is_a_clear_error(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
