@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,6 +25,9 @@ from catalog.items import service as items
 from catalog.items.schemas import ItemRead, ItemStatus, SearchPage, SearchQuery, SharingType
 from catalog.migrate import upgrade
 from catalog.settings import get_settings
+
+if TYPE_CHECKING:
+    from catalog.ingest.service import IngestOutcome  # imports pandas: only for type checking
 
 app = typer.Typer(help="Government data-sharing platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -262,18 +265,7 @@ def ingest(
             session, item_code, file.read_bytes(), file.name,
             raw_dir=get_settings().resolved_data_dir / "raw", trigger=trigger or default_actor(),
         )  # fmt: skip
-    if as_json:
-        typer.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
-    elif outcome.outcome == "published":
-        out.print(f"{item_code}: published version {outcome.version} with {outcome.rows_accepted} rows.")
-    elif outcome.outcome == "duplicate":
-        out.print(f"{item_code}: this export (sha256 {outcome.sha256[:12]}…) was ingested before; nothing changed.")
-    else:
-        out.print(f"{item_code}: quarantined batch {outcome.batch_id}; the current version is unchanged.")
-        for reason in outcome.reasons:
-            out.print(f"  - {reason}")
-    if outcome.outcome == "quarantined":
-        raise typer.Exit(3)
+    _report_outcome(item_code, outcome, as_json)
 
 
 @app.command("pull")
@@ -292,13 +284,24 @@ def pull(item_code: str, as_json: AsJson = False) -> None:
         engine.dispose()
     if outcome is None:
         out.print(f"{item_code}: no export in the drop folder.")
-    elif as_json:
-        typer.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
     else:
-        out.print(f"{item_code}: {outcome.outcome}" + (f" version {outcome.version}" if outcome.version else ""))
+        _report_outcome(item_code, outcome, as_json)
+
+
+def _report_outcome(item_code: str, outcome: IngestOutcome, as_json: bool) -> None:
+    """The same report for `ingest` and `pull`; a quarantine exits 3."""
+    if as_json:
+        typer.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
+    elif outcome.outcome == "published":
+        out.print(f"{item_code}: published version {outcome.version} with {outcome.rows_accepted} rows.")
+    elif outcome.outcome == "duplicate":
+        out.print(f"{item_code}: this export (sha256 {outcome.sha256[:12]}…) was ingested before; nothing changed.")
+    else:
+        out.print(f"{item_code}: quarantined batch {outcome.batch_id}; the current version is unchanged.")
+    if not as_json:
         for reason in outcome.reasons:
             out.print(f"  - {reason}")
-    if outcome is not None and outcome.outcome == "quarantined":
+    if outcome.outcome == "quarantined":
         raise typer.Exit(3)
 
 
