@@ -1,36 +1,60 @@
 """Conforming a raw table to an item's declared fields: the columns must match, values are parsed by type.
 
-Cells that do not parse become per-row errors (row number, field, the value masked by the field's level,
-the rule broken) and are set to null; the quality step then judges the batch as a whole.
+Text cells are parsed column-wise with Arrow (RE2 patterns, casts), so a CSV export is never taken apart
+cell by cell in Python; cells that JSON or XLSX already typed (numbers, booleans, dates) are converted one
+by one. Cells that do not parse become per-row errors (row number, field, the value masked by the field's
+level, the rule broken) and are set to null; the quality step then judges the batch as a whole.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from catalog.classification.masking import mask
 from catalog.classification.types import DataType, MaskingRule
 from catalog.ingest.errors import SchemaDrift
-from catalog.ingest.tables import RawTable
+from catalog.ingest.tables import Column, RawChunk, RawTable
 from catalog.items.schemas import FieldDeclaration
 
 SENSITIVE_LEVEL = 3  # values of fields at or above it never appear unmasked in a report
 EXCEL_EPOCH = datetime(1899, 12, 30)  # Excel's 1900 date system, as serial 0
-DATE_LAYOUTS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d")
-DATETIME_LAYOUTS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
-    "%Y%m%d%H%M%S", "%Y-%m-%d",
-)  # fmt: skip
-TRUE_WORDS = frozenset({"true", "1", "y", "yes", "是", "t"})
-FALSE_WORDS = frozenset({"false", "0", "n", "no", "否", "f"})
-INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
+YMD = r"(?P<y>[0-9]{4})SEP(?P<m>[0-9]{1,2})SEP(?P<d>[0-9]{1,2})"
+TIME = r"(?P<H>[0-9]{1,2}):(?P<M>[0-9]{1,2})(?::(?P<S>[0-9]{1,2})(?:\.(?P<f>[0-9]{1,6}))?)?"
+DATE_PATTERNS = (
+    "^" + YMD.replace("SEP", "-") + "$",
+    "^" + YMD.replace("SEP", "/") + "$",
+    "^" + YMD.replace("SEP", r"\.") + "$",
+    r"^(?P<y>[0-9]{4})年(?P<m>[0-9]{1,2})月(?P<d>[0-9]{1,2})日$",
+    r"^(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})$",
+)
+DATETIME_PATTERNS = (
+    "^" + YMD.replace("SEP", "-") + f"(?:[ T]{TIME})?$",
+    "^" + YMD.replace("SEP", "/") + f"(?: {TIME})?$",
+    r"^(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})(?P<H>[0-9]{2})(?P<M>[0-9]{2})(?P<S>[0-9]{2})$",
+)
+INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}$"  # wider values are checked one by one against the 64-bit range
+LONG_INTEGER_PATTERN = r"^[+-]?[0-9]{19,}$"
+DECIMAL_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?$"
+TRUE_WORDS = ("true", "1", "y", "yes", "是", "t")
+FALSE_WORDS = ("false", "0", "n", "no", "否", "f")
+ARROW_TYPES: dict[DataType, pa.DataType] = {
+    DataType.STRING: pa.string(),
+    DataType.INTEGER: pa.int64(),
+    DataType.DECIMAL: pa.string(),  # the number as written (commas removed): exact, whatever its scale
+    DataType.DATE: pa.date32(),
+    DataType.DATETIME: pa.timestamp("us"),
+    DataType.BOOLEAN: pa.bool_(),
+}
+Parsed = tuple[pa.Array, np.ndarray]  # the typed values, and which cells did not parse
 
 
 @dataclass(frozen=True)
@@ -42,15 +66,20 @@ class RowError:
 
 
 @dataclass(frozen=True)
-class ConformedTable:
-    frame: pd.DataFrame  # one column per declared field, in declared order, typed; null where absent or bad
+class ConformedChunk:
+    first_row: int
+    table: pa.Table  # one column per declared field, by name, in declared order; typed; null where absent or bad
     errors: list[RowError]
 
     @property
-    def rows_read(self) -> int:
-        return len(self.frame)
+    def size(self) -> int:
+        return self.table.num_rows
 
     @property
+    def row_numbers(self) -> np.ndarray:
+        return np.arange(self.first_row, self.first_row + self.size, dtype=np.int64)
+
+    @cached_property
     def rejected_rows(self) -> set[int]:
         return {error.row for error in self.errors}
 
@@ -63,36 +92,32 @@ def check_columns(columns: Sequence[str], fields: Sequence[FieldDeclaration]) ->
         raise SchemaDrift(missing, unexpected)
 
 
-def conform(table: RawTable, fields: Sequence[FieldDeclaration]) -> ConformedTable:
+def conform(table: RawTable, fields: Sequence[FieldDeclaration]) -> Iterator[ConformedChunk]:
+    """Check the columns at once (schema drift), then conform the chunks as they are read."""
     check_columns(table.columns, fields)
-    positions = {name: index for index, name in enumerate(table.columns)}
-    rows = pd.RangeIndex(1, len(table.rows) + 1, name="row")
-    columns: dict[str, pd.Series] = {}
+    positions = [table.columns.index(field.name) for field in fields]
+    return (_conform_chunk(chunk, positions, fields) for chunk in table.chunks)
+
+
+def _conform_chunk(chunk: RawChunk, positions: list[int], fields: Sequence[FieldDeclaration]) -> ConformedChunk:
+    columns: list[pa.Array] = []
     errors: list[RowError] = []
-    for field in fields:
-        position = positions[field.name]
-        values, field_errors = _parse_column([row[position] for row in table.rows], field)
-        columns[field.name] = pd.Series(values, index=rows, dtype=DTYPES[field.data_type])
-        errors.extend(field_errors)
-    frame = pd.DataFrame(columns, index=rows)
+    for position, field in zip(positions, fields, strict=True):
+        cells = chunk.columns[position]
+        values, bad = _conform_column(cells, field)
+        columns.append(values)
+        errors += [_row_error(chunk.first_row + int(i), field, _cell(cells, int(i))) for i in np.flatnonzero(bad)]
     errors.sort(key=lambda error: (error.row, error.field))
-    return ConformedTable(frame, errors)
+    table = pa.Table.from_arrays(columns, names=[field.name for field in fields])
+    return ConformedChunk(chunk.first_row, table, errors)
 
 
-def _parse_column(cells: list[Any], field: FieldDeclaration) -> tuple[list[Any], list[RowError]]:
-    parse = PARSERS[field.data_type]
-    values: list[Any] = []
-    errors: list[RowError] = []
-    for row, cell in enumerate(cells, start=1):
-        if cell is None or (isinstance(cell, str) and not cell.strip()):
-            values.append(None)
-            continue
-        try:
-            values.append(parse(cell))
-        except (ValueError, InvalidOperation, OverflowError):
-            values.append(None)
-            errors.append(RowError(row, field.name, shown_value(field, cell), _expected(field.data_type)))
-    return values, errors
+def _cell(cells: Column, index: int) -> Any:
+    return cells[index].as_py() if isinstance(cells, pa.Array) else cells[index]
+
+
+def _row_error(row: int, field: FieldDeclaration, cell: Any) -> RowError:
+    return RowError(row, field.name, shown_value(field, cell), EXPECTED[field.data_type])
 
 
 def shown_value(field: FieldDeclaration, cell: Any) -> str | None:
@@ -103,21 +128,117 @@ def shown_value(field: FieldDeclaration, cell: Any) -> str | None:
     return text
 
 
-def _text(cell: Any) -> str:
-    return cell.strip() if isinstance(cell, str) else str(cell)
+def _conform_column(cells: Column, field: FieldDeclaration) -> Parsed:
+    if isinstance(cells, pa.Array):
+        return TEXT_PARSERS[field.data_type](pc.utf8_trim_whitespace(cells))
+    return _conform_cells(cells, field)
 
 
-def _integer(cell: Any) -> int:
-    if isinstance(cell, bool):
-        raise ValueError("a boolean is not an integer")
-    if isinstance(cell, int):
-        return _in_int64(cell)
-    if isinstance(cell, float) and cell.is_integer():
-        return _in_int64(int(cell))
-    text = str(cell).strip().replace(",", "")
-    if not INTEGER_TEXT.match(text):
-        raise ValueError(text)
-    return _in_int64(int(text))
+def _conform_cells(cells: list[Any], field: FieldDeclaration) -> Parsed:
+    """JSON and XLSX cells: text through the same Arrow path as CSV, typed cells one by one."""
+    texts = pa.array([cell if isinstance(cell, str) else None for cell in cells], type=pa.string())
+    values, bad = TEXT_PARSERS[field.data_type](pc.utf8_trim_whitespace(texts))
+    typed = [i for i, cell in enumerate(cells) if cell is not None and not isinstance(cell, str)]
+    if not typed:
+        return values, bad
+    merged = values.to_pylist()
+    parse = CELL_PARSERS[field.data_type]
+    for i in typed:
+        try:
+            merged[i] = parse(cells[i])
+        except (ValueError, InvalidOperation, OverflowError):
+            bad[i] = True
+    return pa.array(merged, type=ARROW_TYPES[field.data_type]), bad
+
+
+def _blank(text: pa.Array) -> pa.Array:
+    return pc.or_kleene(pc.is_null(text), pc.equal(text, ""))
+
+
+def _failed(text: pa.Array, parsed_ok: pa.Array) -> np.ndarray:
+    """Cells with text that did not parse (blank cells are nulls, not errors)."""
+    failed = pc.and_(pc.invert(pc.fill_null(parsed_ok, False)), pc.invert(_blank(text)))
+    return np.asarray(pc.fill_null(failed, False).to_numpy(zero_copy_only=False), dtype=bool).copy()
+
+
+def _parse_string(text: pa.Array) -> Parsed:
+    return pc.if_else(_blank(text), pa.scalar(None, pa.string()), text), np.zeros(len(text), dtype=bool)
+
+
+def _parse_integer(text: pa.Array) -> Parsed:
+    digits = pc.replace_substring_regex(pc.replace_substring(text, ",", ""), r"^\+", "")
+    short = pc.match_substring_regex(digits, INTEGER_PATTERN)
+    values = pc.cast(pc.if_else(short, digits, pa.scalar(None, pa.string())), pa.int64())
+    bad = _failed(text, short)
+    long = np.flatnonzero(np.asarray(pc.fill_null(pc.match_substring_regex(digits, LONG_INTEGER_PATTERN), False)))
+    if len(long) == 0:
+        return values, bad
+    merged = values.to_pylist()  # 19 digits and more: most do not fit in 64 bits
+    for i in long:
+        number = int(digits[int(i)].as_py())
+        if -(2**63) <= number < 2**63:
+            merged[i], bad[i] = number, False
+    return pa.array(merged, type=pa.int64()), bad
+
+
+def _parse_decimal(text: pa.Array) -> Parsed:
+    number = pc.replace_substring(text, ",", "")
+    ok = pc.match_substring_regex(number, DECIMAL_PATTERN)
+    return pc.if_else(ok, number, pa.scalar(None, pa.string())), _failed(text, ok)
+
+
+def _parse_date(text: pa.Array) -> Parsed:
+    parts = _first_match(text, DATE_PATTERNS, ("y", "m", "d"))
+    days, ok = _calendar_days(parts["y"], parts["m"], parts["d"])
+    values = pa.array(days.astype("datetime64[D]"), type=pa.date32(), mask=~ok)
+    return values, _failed(text, pa.array(ok))
+
+
+def _parse_datetime(text: pa.Array) -> Parsed:
+    parts = _first_match(text, DATETIME_PATTERNS, ("y", "m", "d", "H", "M", "S", "f"))
+    days, ok = _calendar_days(parts["y"], parts["m"], parts["d"])
+    hours, minutes, seconds = parts["H"], parts["M"], parts["S"]
+    ok &= (hours < 24) & (minutes < 60) & (seconds < 60)
+    micros = (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1_000_000 + parts["f"]
+    values = pa.array(micros.astype("datetime64[us]"), type=pa.timestamp("us"), mask=~ok)
+    return values, _failed(text, pa.array(ok))
+
+
+def _first_match(text: pa.Array, patterns: Sequence[str], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named parts of the first pattern each cell matches, as integers (0 where absent or unmatched)."""
+    parts = {name: np.zeros(len(text), dtype=np.int64) for name in names}
+    matched = np.zeros(len(text), dtype=bool)
+    for pattern in patterns:
+        found = pc.extract_regex(text, pattern)
+        rows = np.asarray(found.is_valid().to_numpy(zero_copy_only=False), dtype=bool) & ~matched
+        if not rows.any():
+            continue
+        for name in names:
+            if f"(?P<{name}>" in pattern:
+                part = pc.struct_field(found, name)
+                if name == "f":  # a fraction of a second, as microseconds
+                    part = pc.utf8_rpad(part, width=6, padding="0")
+                number = pc.cast(pc.if_else(pc.equal(part, ""), "0", part), pa.int64())
+                parts[name][rows] = np.asarray(pc.fill_null(number, 0).to_numpy(zero_copy_only=False))[rows]
+        matched |= rows
+    return parts
+
+
+def _calendar_days(years: np.ndarray, months: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Days since 1970-01-01 where year, month and day name a real date (no 30 February)."""
+    ok = (years >= 1) & (months >= 1) & (months <= 12) & (days >= 1)
+    month_index = np.where(ok, (years - 1970) * 12 + months - 1, 0).astype("datetime64[M]")
+    first_day = month_index.astype("datetime64[D]")
+    month_length = ((month_index + 1).astype("datetime64[D]") - first_day).astype(np.int64)
+    ok &= days <= month_length
+    return np.where(ok, first_day.astype(np.int64) + days - 1, 0), ok
+
+
+def _parse_boolean(text: pa.Array) -> Parsed:
+    word = pc.utf8_lower(text)
+    true, false = pc.is_in(word, value_set=pa.array(TRUE_WORDS)), pc.is_in(word, value_set=pa.array(FALSE_WORDS))
+    values = pc.if_else(true, True, pc.if_else(false, False, pa.scalar(None, pa.bool_())))
+    return values, _failed(text, pc.or_(true, false))
 
 
 def _in_int64(value: int) -> int:
@@ -126,85 +247,78 @@ def _in_int64(value: int) -> int:
     return value
 
 
-def _decimal(cell: Any) -> Decimal:
-    if isinstance(cell, bool):
-        raise ValueError("a boolean is not a number")
-    value = Decimal(str(cell).strip().replace(",", ""))
+def _typed_integer(cell: Any) -> int:
+    if isinstance(cell, bool) or not (isinstance(cell, int) or (isinstance(cell, float) and cell.is_integer())):
+        raise ValueError("not an integer")
+    return _in_int64(int(cell))
+
+
+def _typed_decimal(cell: Any) -> str:
+    if isinstance(cell, bool) or not isinstance(cell, int | float | Decimal):
+        raise ValueError("not a number")
+    value = Decimal(str(cell))
     if not value.is_finite():
         raise ValueError("not a finite number")
-    return value
+    return str(value)
 
 
-def _date(cell: Any) -> date:
+def _typed_date(cell: Any) -> date:
     if isinstance(cell, datetime):
         return cell.date()
     if isinstance(cell, date):
         return cell
-    if isinstance(cell, int | float) and not isinstance(cell, bool):
-        return _excel_serial(cell).date()
-    return _parse_layouts(str(cell).strip(), DATE_LAYOUTS).date()
+    return _excel_serial(cell).date()
 
 
-def _datetime(cell: Any) -> datetime:
+def _typed_datetime(cell: Any) -> datetime:
     if isinstance(cell, datetime):
         return cell
     if isinstance(cell, date):
         return datetime(cell.year, cell.month, cell.day)
-    if isinstance(cell, int | float) and not isinstance(cell, bool):
-        return _excel_serial(cell)
-    return _parse_layouts(str(cell).strip(), DATETIME_LAYOUTS)
+    return _excel_serial(cell)
 
 
-def _excel_serial(serial: float) -> datetime:
-    if not 1 <= serial < 2958466:  # 1900-01-01 .. 9999-12-31
-        raise ValueError(f"{serial} is not an Excel date serial")
+def _excel_serial(serial: Any) -> datetime:
+    if isinstance(serial, bool) or not isinstance(serial, int | float) or not 1 <= serial < 2958466:
+        raise ValueError(f"{serial} is not an Excel date serial")  # 1900-01-01 .. 9999-12-31
     return (EXCEL_EPOCH + timedelta(days=serial)).replace(microsecond=0)
 
 
-def _parse_layouts(text: str, layouts: tuple[str, ...]) -> datetime:
-    for layout in layouts:
-        try:
-            return datetime.strptime(text, layout)
-        except ValueError:
-            continue
-    raise ValueError(text)
-
-
-def _boolean(cell: Any) -> bool:
+def _typed_boolean(cell: Any) -> bool:
     if isinstance(cell, bool):
         return cell
-    word = str(cell).strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ValueError(word)
+    if isinstance(cell, int) and cell in (0, 1):
+        return bool(cell)
+    raise ValueError("not a boolean")
 
 
-def _expected(data_type: DataType) -> str:
-    return {
-        DataType.INTEGER: "not an integer",
-        DataType.DECIMAL: "not a decimal number",
-        DataType.DATE: "not a date (YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD, YYYY年MM月DD日 or an Excel date)",
-        DataType.DATETIME: "not a date and time (YYYY-MM-DD HH:MM[:SS] and similar, or an Excel date)",
-        DataType.BOOLEAN: "not a boolean (true/false, 1/0, 是/否)",
-        DataType.STRING: "not text",
-    }[data_type]
+def _typed_string(cell: Any) -> str:
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))  # XLSX keeps codes such as 440307 as numbers
+    return str(cell)
 
 
-PARSERS: dict[DataType, Callable[[Any], Any]] = {
-    DataType.STRING: _text,
-    DataType.INTEGER: _integer,
-    DataType.DECIMAL: _decimal,
-    DataType.DATE: _date,
-    DataType.DATETIME: _datetime,
-    DataType.BOOLEAN: _boolean,
+TEXT_PARSERS: dict[DataType, Callable[[pa.Array], Parsed]] = {
+    DataType.STRING: _parse_string,
+    DataType.INTEGER: _parse_integer,
+    DataType.DECIMAL: _parse_decimal,
+    DataType.DATE: _parse_date,
+    DataType.DATETIME: _parse_datetime,
+    DataType.BOOLEAN: _parse_boolean,
 }
-DTYPES: dict[DataType, str] = {
-    DataType.STRING: "object",
-    DataType.INTEGER: "Int64",
-    DataType.DECIMAL: "object",
-    DataType.DATE: "object",
-    DataType.DATETIME: "datetime64[us]",
-    DataType.BOOLEAN: "boolean",
+CELL_PARSERS: dict[DataType, Callable[[Any], Any]] = {
+    DataType.STRING: _typed_string,
+    DataType.INTEGER: _typed_integer,
+    DataType.DECIMAL: _typed_decimal,
+    DataType.DATE: _typed_date,
+    DataType.DATETIME: _typed_datetime,
+    DataType.BOOLEAN: _typed_boolean,
+}
+EXPECTED: dict[DataType, str] = {
+    DataType.INTEGER: "not an integer",
+    DataType.DECIMAL: "not a decimal number",
+    DataType.DATE: "not a date (YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD, YYYY年MM月DD日 or an Excel date)",
+    DataType.DATETIME: "not a date and time (YYYY-MM-DD HH:MM[:SS] and similar, or an Excel date)",
+    DataType.BOOLEAN: "not a boolean (true/false, 1/0, 是/否)",
+    DataType.STRING: "not text",
 }

@@ -2,29 +2,37 @@
 
 Each version is its own table ``item_<item id>_v<number>`` with one column per field, named by position
 (``f1``, ``f2`` …) so that any field name, however long or Chinese, is safe; the version row records which
-field each column holds. The staged table, its rows, the version row and the move of the item's
-current-version pointer commit together or not at all. PostgreSQL loads use COPY.
+field each column holds. Chunks are written as they are conformed (PostgreSQL: COPY of Arrow-written CSV;
+SQLite: executemany), so a batch is never held in memory whole. The staged table, its rows, the version row
+and the move of the item's current-version pointer commit together or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import io
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
     Date,
     DateTime,
+    Dialect,
     MetaData,
     Numeric,
     Table,
     Text,
+    TypeDecorator,
+    delete,
     func,
-    insert,
     select,
     update,
 )
@@ -33,56 +41,128 @@ from sqlalchemy.types import TypeEngine
 
 from catalog.classification.types import DataType
 from catalog.db import utcnow
+from catalog.ingest.conform import ConformedChunk
 from catalog.ingest.models import IngestBatch, ItemVersion
 from catalog.items.models import CatalogItem
 from catalog.items.schemas import FieldDeclaration
 
 DEFAULT_RETENTION_DAYS = 90
 ROW_COLUMN = "_row"  # the row's number in the export, for tracing a value back to its source line
-CHUNK_ROWS = 10_000
+DELETE_BATCH = 1000
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """NUMERIC on PostgreSQL; text on SQLite, whose NUMERIC is a binary float that would round decimals."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(Text() if dialect.name == "sqlite" else Numeric())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else str(value) if dialect.name == "sqlite" else Decimal(str(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
 COLUMN_TYPES: dict[DataType, TypeEngine[Any]] = {
     DataType.STRING: Text(),
     DataType.INTEGER: BigInteger(),
-    DataType.DECIMAL: Numeric(),
+    DataType.DECIMAL: ExactDecimal(),
     DataType.DATE: Date(),
     DataType.DATETIME: DateTime(),
     DataType.BOOLEAN: Boolean(),
 }
 
 
-def version_table(item_id: int, number: int, fields: Sequence[FieldDeclaration]) -> Table:
+def version_table(item_id: int, number: int, data_types: Sequence[DataType]) -> Table:
     columns = [Column(ROW_COLUMN, BigInteger, primary_key=True, autoincrement=False)]
-    columns += [Column(f"f{position}", COLUMN_TYPES[field.data_type]) for position, field in enumerate(fields, 1)]
+    columns += [Column(f"f{position}", COLUMN_TYPES[data_type]) for position, data_type in enumerate(data_types, 1)]
     return Table(f"item_{item_id}_v{number}", MetaData(), *columns)
 
 
-def publish_version(
-    session: Session, item_id: int, fields: Sequence[FieldDeclaration], frame: pd.DataFrame
-) -> ItemVersion:
-    """Stage the rows in a new version table and make it the item's current version."""
-    number = (session.scalar(select(func.max(ItemVersion.number)).where(ItemVersion.item_id == item_id)) or 0) + 1
-    table = version_table(item_id, number, fields)
-    connection = session.connection()
-    table.create(connection)
-    if connection.dialect.name == "postgresql":
-        _copy_rows(connection, table, frame)
-    else:
-        for chunk in _row_dicts(table, frame):
-            connection.execute(insert(table), chunk)
-    version = ItemVersion(
-        item_id=item_id,
-        number=number,
-        table_name=table.name,
-        row_count=len(frame),
-        fields=[
-            {"column": f"f{position}", **field.model_dump(mode="json", include={"name", "data_type", "level"})}
-            for position, field in enumerate(fields, 1)
-        ],
-    )
-    session.add(version)
-    session.flush()
-    session.execute(update(CatalogItem).where(CatalogItem.id == item_id).values(current_version_id=version.id))
-    return version
+class VersionWriter:
+    """Stages an item's next version chunk by chunk; ``finish`` makes it the current version."""
+
+    def __init__(self, session: Session, item_id: int, fields: Sequence[FieldDeclaration]) -> None:
+        self._session, self._item_id, self._fields = session, item_id, list(fields)
+        latest = session.scalar(select(func.max(ItemVersion.number)).where(ItemVersion.item_id == item_id))
+        self._number = (latest or 0) + 1
+        self.table = version_table(item_id, self._number, [field.data_type for field in fields])
+        self._connection = session.connection()
+        self.table.create(self._connection)
+        self.row_count = 0
+
+    def write(self, chunk: ConformedChunk, leave_out: set[int] | None = None) -> None:
+        table = self._positional(chunk)
+        if leave_out:
+            keep = pc.invert(pc.is_in(table.column(ROW_COLUMN), value_set=pa.array(sorted(leave_out), pa.int64())))
+            table = table.filter(keep)
+        if self._connection.dialect.name == "postgresql":
+            self._copy(table)
+        else:
+            self._insert(table)
+        self.row_count += table.num_rows
+
+    def delete_rows(self, rows: Iterable[int]) -> None:
+        ordered = sorted(rows)
+        for start in range(0, len(ordered), DELETE_BATCH):
+            part = ordered[start : start + DELETE_BATCH]
+            result = self._connection.execute(delete(self.table).where(self.table.c[ROW_COLUMN].in_(part)))
+            self.row_count -= result.rowcount
+
+    def finish(self) -> ItemVersion:
+        version = ItemVersion(
+            item_id=self._item_id,
+            number=self._number,
+            table_name=self.table.name,
+            row_count=self.row_count,
+            fields=[
+                {"column": f"f{position}", **field.model_dump(mode="json", include={"name", "data_type", "level"})}
+                for position, field in enumerate(self._fields, 1)
+            ],
+        )
+        self._session.add(version)
+        self._session.flush()
+        self._session.execute(
+            update(CatalogItem).where(CatalogItem.id == self._item_id).values(current_version_id=version.id)
+        )
+        return version
+
+    def _positional(self, chunk: ConformedChunk) -> pa.Table:
+        names = [ROW_COLUMN, *(f"f{position}" for position in range(1, len(self._fields) + 1))]
+        return pa.Table.from_arrays([pa.array(chunk.row_numbers), *chunk.table.columns], names=names)
+
+    def _copy(self, table: pa.Table) -> None:
+        """COPY in CSV, written by Arrow: nulls are empty unquoted fields, and no text value is empty."""
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer, write_options=pacsv.WriteOptions(include_header=False))
+        names = ", ".join(f'"{name}"' for name in table.column_names)
+        driver = self._connection.connection.driver_connection
+        assert driver is not None  # a live psycopg connection, inside this transaction
+        cursor = driver.cursor()
+        with cursor, cursor.copy(f'COPY "{self.table.name}" ({names}) FROM STDIN WITH (FORMAT csv)') as copy:
+            copy.write(buffer.getbuffer())
+
+    def _insert(self, table: pa.Table) -> None:
+        """SQLite: values in the layout SQLAlchemy's SQLite types store and read back."""
+        columns = [_sqlite_values(column) for column in table.columns]
+        marks = ", ".join("?" * len(columns))
+        self._connection.exec_driver_sql(
+            f'INSERT INTO "{self.table.name}" VALUES ({marks})', list(zip(*columns, strict=True))
+        )
+
+
+def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:
+    if pa.types.is_timestamp(column.type):
+        return pc.strftime(column, "%Y-%m-%d %H:%M:%S").to_pylist()  # microseconds included, as SQLAlchemy does
+    if pa.types.is_date(column.type):
+        return pc.strftime(column, "%Y-%m-%d").to_pylist()
+    if pa.types.is_boolean(column.type):
+        return pc.cast(column, pa.int8()).to_pylist()
+    return column.to_pylist()
 
 
 def prune_versions(session: Session, item_id: int, retention_days: int) -> list[int]:
@@ -102,44 +182,11 @@ def prune_versions(session: Session, item_id: int, retention_days: int) -> list[
     return [version.number for version in old]
 
 
-def _records(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
-    """Rows as tuples of plain Python values (None for every kind of missing value)."""
-    columns = [frame[name].astype(object).where(frame[name].notna(), None) for name in frame.columns]
-    for row_number, *values in zip(frame.index, *columns, strict=True):
-        yield (int(row_number), *(_plain(value) for value in values))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
-
-
-def _row_dicts(table: Table, frame: pd.DataFrame) -> Iterator[list[dict[str, Any]]]:
-    names = [column.name for column in table.columns]
-    chunk: list[dict[str, Any]] = []
-    for record in _records(frame):
-        chunk.append(dict(zip(names, record, strict=True)))
-        if len(chunk) == CHUNK_ROWS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _copy_rows(connection: Any, table: Table, frame: pd.DataFrame) -> None:
-    names = ", ".join(f'"{column.name}"' for column in table.columns)
-    with (
-        connection.connection.driver_connection.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
-    ):
-        for record in _records(frame):
-            copy.write_row(record)
-
-
 def read_version(session: Session, version: ItemVersion) -> pd.DataFrame:
     """A published version's rows with the declared field names (for tests and small reads)."""
-    table = Table(version.table_name, MetaData(), autoload_with=session.connection())
-    frame = pd.read_sql(select(table).order_by(table.c[ROW_COLUMN]), session.connection())
+    table = version_table(version.item_id, version.number, [DataType(field["data_type"]) for field in version.fields])
+    frame = pd.DataFrame(
+        session.connection().execute(select(table).order_by(table.c[ROW_COLUMN])).all(), columns=table.c.keys()
+    )
     renamed = {field["column"]: field["name"] for field in version.fields}
     return frame.set_index(ROW_COLUMN).rename(columns=renamed)

@@ -11,21 +11,24 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from catalog.classification.types import DataType, SemanticType
-from catalog.ingest.conform import ConformedTable, shown_value
+from catalog.ingest.conform import ConformedChunk, shown_value
 from catalog.items.schemas import VALUE_PARSERS, FieldDeclaration, QualityPolicy
 
 MAX_ROWS_SHOWN = 20
 PHONE_PATTERN = r"^(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$"
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+NANOSECOND_RANGE = (datetime(1677, 9, 22), datetime(2262, 4, 11))  # what datetime64[ns] holds
 
 
 @dataclass(frozen=True)
@@ -72,17 +75,83 @@ def _reason(check: CheckResult) -> str:
     return f"{check.field}: {check.rule} failed for {check.failed} row(s) (rows {rows}{more})"
 
 
+class BatchValidator:
+    """Validates a batch chunk by chunk: each chunk's column rules as it arrives, then, in ``finish``, the
+    rules about the batch as a whole (row count, key uniqueness) over the key columns gathered on the way.
+
+    One GX context and two suites serve every chunk; results of the same rule are added up across chunks.
+    """
+
+    def __init__(self, fields: Sequence[FieldDeclaration], minimum_rows: int) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        self._fields = list(fields)
+        self._by_name = {declared.name: declared for declared in fields}
+        self._keys = [declared.name for declared in fields if declared.key]
+        self._row_suite, self._batch_suite = _suites(fields, minimum_rows)
+        self._batches = _batch_definition()
+        self._tallies: dict[tuple[str, str], CheckResult] = {}
+        self._failing: set[int] = set()
+        self._key_frames: list[pd.DataFrame] = []
+        self.rows_read = 0
+
+    def add(self, chunk: ConformedChunk) -> None:
+        self.rows_read += chunk.size
+        self._failing |= chunk.rejected_rows
+        for check in _type_checks(chunk, self._fields):
+            self._tally(check)
+        frame = _for_gx(chunk, self._fields)
+        self._key_frames.append(frame[self._keys])
+        if self._row_suite.expectations:
+            self._run(self._row_suite, frame)
+
+    def finish(self) -> QualityReport:
+        keys = pd.concat(self._key_frames) if self._key_frames else pd.DataFrame(columns=self._keys)
+        self._key_frames = []
+        self._run(self._batch_suite, keys)
+        ordered = sorted(self._tallies.values(), key=lambda check: (check.field != "*", check.field, check.rule))
+        return QualityReport(ordered, frozenset(self._failing))
+
+    def _run(self, suite: Any, frame: pd.DataFrame) -> None:
+        batch = self._batches.get_batch(batch_parameters={"dataframe": frame})
+        # COMPLETE lists every failing row (the drop policy needs them all); the report keeps the first few.
+        result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+        for outcome in result.results:
+            self._failing.update(_row(entry) for entry in _details(outcome).get("unexpected_index_list") or [])
+            self._tally(_check_result(outcome, self._by_name))
+
+    def _tally(self, check: CheckResult) -> None:
+        key = (check.field, check.rule)
+        earlier = self._tallies.get(key)
+        self._tallies[key] = check if earlier is None else _added(earlier, check)
+
+
+def _added(earlier: CheckResult, later: CheckResult) -> CheckResult:
+    def total(a: int | None, b: int | None) -> int | None:
+        return None if a is None and b is None else (a or 0) + (b or 0)
+
+    return dataclasses.replace(
+        earlier,
+        success=earlier.success and later.success,
+        checked=total(earlier.checked, later.checked),
+        failed=total(earlier.failed, later.failed),
+        failing_rows=(earlier.failing_rows + later.failing_rows)[:MAX_ROWS_SHOWN],
+        examples=(earlier.examples + later.examples)[:MAX_ROWS_SHOWN],
+        observed=later.observed if later.observed is not None else earlier.observed,
+        error=earlier.error or later.error,
+    )
+
+
 def validate_batch(
-    conformed: ConformedTable,
+    chunks: Iterable[ConformedChunk],
     fields: Sequence[FieldDeclaration],
     previous_rows: int | None,
     policy: QualityPolicy | None = None,
 ) -> QualityReport:
-    policy = policy or QualityPolicy()
-    checks = _type_checks(conformed, fields)
-    suite_checks, failing = _run_suite(conformed.frame, fields, minimum_rows(previous_rows, policy))
-    ordered = sorted([*checks, *suite_checks], key=lambda check: (check.field != "*", check.field, check.rule))
-    return QualityReport(ordered, frozenset(failing | conformed.rejected_rows))
+    """The whole report for a batch at once (for small batches and tests)."""
+    validator = BatchValidator(fields, minimum_rows(previous_rows, policy or QualityPolicy()))
+    for chunk in chunks:
+        validator.add(chunk)
+    return validator.finish()
 
 
 def minimum_rows(previous_rows: int | None, policy: QualityPolicy) -> int:
@@ -92,16 +161,16 @@ def minimum_rows(previous_rows: int | None, policy: QualityPolicy) -> int:
     return max(1, math.ceil(previous_rows * (1 - policy.max_volume_drop)))
 
 
-def _type_checks(conformed: ConformedTable, fields: Sequence[FieldDeclaration]) -> list[CheckResult]:
+def _type_checks(chunk: ConformedChunk, fields: Sequence[FieldDeclaration]) -> list[CheckResult]:
     results = []
     for declared in fields:
-        errors = [error for error in conformed.errors if error.field == declared.name]
+        errors = [error for error in chunk.errors if error.field == declared.name]
         results.append(
             CheckResult(
                 field=declared.name,
                 rule=f"type {declared.data_type.value}",
                 success=not errors,
-                checked=conformed.rows_read,
+                checked=chunk.size,
                 failed=len(errors),
                 failing_rows=[error.row for error in errors[:MAX_ROWS_SHOWN]],
                 examples=[error.value for error in errors[:MAX_ROWS_SHOWN]],
@@ -110,10 +179,7 @@ def _type_checks(conformed: ConformedTable, fields: Sequence[FieldDeclaration]) 
     return results
 
 
-def _run_suite(
-    frame: pd.DataFrame, fields: Sequence[FieldDeclaration], minimum_rows: int
-) -> tuple[list[CheckResult], set[int]]:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+def _batch_definition() -> Any:
     import great_expectations as gx
     import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -122,20 +188,22 @@ def _run_suite(
     pandas_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    batch = (
+    return (
         context.data_sources.add_pandas("export")
         .add_dataframe_asset("batch")
         .add_batch_definition_whole_dataframe("whole")
-        .get_batch(batch_parameters={"dataframe": _for_gx(frame)})
     )
-    suite = gx.ExpectationSuite(name="declared", expectations=_expectations(fields, minimum_rows))
-    # COMPLETE lists every failing row (the drop policy needs them all); the report keeps the first few.
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
-    by_name = {declared.name: declared for declared in fields}
-    failing = {
-        _row(entry) for outcome in result.results for entry in _details(outcome).get("unexpected_index_list") or []
-    }
-    return [_check_result(outcome, by_name) for outcome in result.results], failing
+
+
+def _suites(fields: Sequence[FieldDeclaration], minimum_rows: int) -> tuple[Any, Any]:
+    """Rules each row can be judged by alone, and rules about the whole batch (over its key columns)."""
+    import great_expectations as gx
+
+    row_rules, batch_rules = _expectations(fields, minimum_rows)
+    return (
+        gx.ExpectationSuite(name="rows", expectations=row_rules),
+        gx.ExpectationSuite(name="batch", expectations=batch_rules),
+    )
 
 
 def _details(outcome: Any) -> dict[str, Any]:
@@ -147,37 +215,54 @@ def _row(entry: Any) -> int:
     return int(entry["row"] if isinstance(entry, dict) else entry)
 
 
-def _for_gx(frame: pd.DataFrame) -> pd.DataFrame:
-    """GX compares datetime64[ns] columns vectorised and anything else row by row."""
-    copy = frame.copy(deep=False)
-    for name in copy.columns:
-        if pd.api.types.is_datetime64_dtype(copy[name].dtype):
-            copy[name] = copy[name].astype("datetime64[ns]")
-    return copy
+def _for_gx(chunk: ConformedChunk, fields: Sequence[FieldDeclaration]) -> pd.DataFrame:
+    """The chunk as GX compares it vectorised: decimals as floats (for range checks; the text is published),
+    dates and datetimes as datetime64[ns] where they fit, nullable integers and booleans; rows as the index."""
+    typed = zip(chunk.table.columns, fields, strict=True)
+    columns = [_gx_column(column, declared.data_type) for column, declared in typed]
+    table = pa.Table.from_arrays(columns, names=chunk.table.column_names)
+    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
+    frame.index = pd.Index(chunk.row_numbers, name="row")
+    return frame
 
 
-def _expectations(fields: Sequence[FieldDeclaration], minimum_rows: int) -> list[Any]:
+def _gx_column(column: pa.ChunkedArray, data_type: DataType) -> pa.ChunkedArray:
+    if data_type is DataType.DECIMAL:
+        return pc.cast(column, pa.float64())
+    if data_type in (DataType.DATE, DataType.DATETIME):
+        low, high = pc.min_max(pc.cast(column, pa.timestamp("us"))).values()
+        fits = low.as_py() is None or (NANOSECOND_RANGE[0] <= low.as_py() and high.as_py() <= NANOSECOND_RANGE[1])
+        return pc.cast(column, pa.timestamp("ns" if fits else "us"))
+    return column
+
+
+def _expectations(fields: Sequence[FieldDeclaration], minimum_rows: int) -> tuple[list[Any], list[Any]]:
+    """The expectations for each chunk's rows, and those for the batch as a whole."""
     import great_expectations.expectations as gxe
 
     from catalog.ingest.gx_checks import ExpectColumnValuesToBeValidResidentId, ExpectColumnValuesToBeValidUscc
 
     expectations: list[Any] = []
+    batch_rules: list[Any] = []
 
     def expect(kind: Any, field_name: str, rule: str, **kwargs: Any) -> None:
         expectations.append(kind(meta={"field": field_name, "rule": rule}, **kwargs))
 
-    expect(gxe.ExpectTableRowCountToBeBetween, "*", "row count", min_value=minimum_rows, max_value=None)
+    def expect_of_batch(kind: Any, field_name: str, rule: str, **kwargs: Any) -> None:
+        batch_rules.append(kind(meta={"field": field_name, "rule": rule}, **kwargs))
+
+    expect_of_batch(gxe.ExpectTableRowCountToBeBetween, "*", "row count", min_value=minimum_rows, max_value=None)
     keys = [declared.name for declared in fields if declared.key]
     if len(keys) > 1:
-        expect(gxe.ExpectCompoundColumnsToBeUnique, "+".join(keys), "unique key", column_list=keys)
+        expect_of_batch(gxe.ExpectCompoundColumnsToBeUnique, "+".join(keys), "unique key", column_list=keys)
+    else:
+        expect_of_batch(gxe.ExpectColumnValuesToBeUnique, keys[0], "unique key", column=keys[0])
     for declared in fields:
         name = declared.name
         if not declared.nullable:
             expect(gxe.ExpectColumnValuesToNotBeNull, name, "not null", column=name)
-        if declared.key and len(keys) == 1:
-            expect(gxe.ExpectColumnValuesToBeUnique, name, "unique key", column=name)
         if declared.allowed_values is not None:
-            allowed = [VALUE_PARSERS.get(declared.data_type, str)(value) for value in declared.allowed_values]
+            allowed = [_bound(declared, value) for value in declared.allowed_values]
             expect(gxe.ExpectColumnValuesToBeInSet, name, "code list", column=name, value_set=allowed)
         if declared.minimum is not None or declared.maximum is not None:
             low_value, high_value = _bound(declared, declared.minimum), _bound(declared, declared.maximum)
@@ -193,15 +278,17 @@ def _expectations(fields: Sequence[FieldDeclaration], minimum_rows: int) -> list
             expect(gxe.ExpectColumnValuesToMatchRegex, name, "phone format", column=name, regex=PHONE_PATTERN)
         elif declared.semantic_type is SemanticType.EMAIL:
             expect(gxe.ExpectColumnValuesToMatchRegex, name, "e-mail format", column=name, regex=EMAIL_PATTERN)
-    return expectations
+    return expectations, batch_rules
 
 
 def _bound(declared: FieldDeclaration, text: str | None) -> Any:
     if text is None:
         return None
-    value = VALUE_PARSERS[declared.data_type](text)
-    if declared.data_type is DataType.DATETIME:
+    value = VALUE_PARSERS.get(declared.data_type, str)(text)
+    if declared.data_type in (DataType.DATE, DataType.DATETIME):
         return pd.Timestamp(value)
+    if declared.data_type is DataType.DECIMAL:
+        return float(value)  # compared with the decimals as floats
     return value
 
 
@@ -216,14 +303,7 @@ def _check_result(outcome: Any, fields: dict[str, FieldDeclaration]) -> CheckRes
     declared = fields.get(meta["field"])
     rows = [_row(entry) for entry in (details.get("unexpected_index_list") or [])[:MAX_ROWS_SHOWN]]
     examples = [_example(declared, value, fields) for value in (details.get("unexpected_list") or [])[:MAX_ROWS_SHOWN]]
-    error = None
-    info = outcome.exception_info or {}
-    if info.get("raised_exception"):
-        error = str(info.get("exception_message"))
-    elif "raised_exception" not in info and info:
-        error = "; ".join(
-            sorted({str(value.get("exception_message")) for value in info.values() if isinstance(value, dict)})
-        )
+    error = _exception(outcome.exception_info or {})
     return CheckResult(
         field=meta["field"],
         rule=meta["rule"],
@@ -253,6 +333,8 @@ def _example(declared: FieldDeclaration | None, value: Any, fields: dict[str, Fi
         return str({name: _example(fields.get(name), part, fields) for name, part in value.items()})
     if declared is None:
         return None
+    if declared.data_type is DataType.DATE and isinstance(value, datetime):
+        value = value.date()
     return shown_value(declared, value)
 
 

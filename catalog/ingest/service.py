@@ -8,6 +8,7 @@ A failure of the export itself is not an exception: it is a quarantined batch, r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -20,15 +21,15 @@ from catalog.db import utcnow
 from catalog.departments.models import SourceSystem
 from catalog.errors import DomainError, InvalidTransition, NotFound
 from catalog.ingest import quality
-from catalog.ingest.conform import ConformedTable, conform
+from catalog.ingest.conform import conform
 from catalog.ingest.decode import decode_export
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
-from catalog.ingest.publish import DEFAULT_RETENTION_DAYS, prune_versions, publish_version
+from catalog.ingest.publish import DEFAULT_RETENTION_DAYS, VersionWriter, prune_versions
 from catalog.ingest.raw_store import keep_raw_export
 from catalog.ingest.tables import RawTable, read_csv, read_json, read_xlsx
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
-from catalog.items.schemas import BadRowPolicy, QualityPolicy
+from catalog.items.schemas import BadRowPolicy, FieldDeclaration, QualityPolicy
 
 
 @dataclass(frozen=True)
@@ -74,35 +75,62 @@ def ingest_export(
         outcome = _outcome(item_code, raw, earlier, "duplicate")
         return replace(outcome, reasons=[f"already ingested as batch {earlier.id} ({earlier.outcome})"])
     started = utcnow()
-    fields = stored.declaration.fields
-    policy = stored.declaration.quality
-    previous_rows = _current_row_count(session, stored.id)
+    fields, policy = stored.declaration.fields, stored.declaration.quality
+    floor = quality.minimum_rows(_current_row_count(session, stored.id), policy)
+    validator: quality.BatchValidator | None = None
     try:
-        conformed = conform(_read_table(session, stored.id, data, file_name), fields)
-        report = quality.validate_batch(conformed, fields, previous_rows, policy)
+        with session.begin_nested():  # anything that fails rolls the staged version back to here
+            validator = quality.BatchValidator(fields, floor)
+            writer = _stage(session, stored.id, fields, _read_table(session, stored.id, data, file_name), validator)
+            report = validator.finish()
+            dropped = _rows_to_drop(report, policy, validator.rows_read)
+            if dropped and validator.rows_read - len(dropped) < floor:
+                dropped = None  # what would be left is itself a volume drop
+            if dropped is None:
+                raise _Quarantine(report)
+            writer.delete_rows(dropped)
+            version = writer.finish()
+    except _Quarantine as quarantine:
+        batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, quarantine.report)
+        return _outcome(item_code, raw, batch, "quarantined")
     except DomainError as error:
-        batch = _record(session, stored.id, raw, trigger, started, "quarantined", reasons=[error.message])
+        batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, reasons=[error.message])
         return _outcome(item_code, raw, batch, "quarantined")
     except Exception as error:  # whatever breaks, the batch is recorded (no values: messages may quote cells)
-        reason = f"the export could not be processed ({type(error).__name__}); the raw export is kept"
-        batch = _record(session, stored.id, raw, trigger, started, "quarantined", reasons=[reason])
+        reason = (
+            f"the export could not be processed or published ({type(error).__name__}); the raw export is kept "
+            "and the current version is unchanged"
+        )
+        batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, reasons=[reason])
         return _outcome(item_code, raw, batch, "quarantined")
-    dropped = _rows_to_drop(report, policy, conformed.rows_read)
-    if dropped and conformed.rows_read - len(dropped) < quality.minimum_rows(previous_rows, policy):
-        dropped = None  # what would be left is itself a volume drop
-    if dropped is None:
-        batch = _record(session, stored.id, raw, trigger, started, "quarantined", conformed, report)
-        return _outcome(item_code, raw, batch, "quarantined")
-    try:
-        with session.begin_nested():  # a failed load rolls back to here, and the quarantine is still recorded
-            version = publish_version(session, stored.id, fields, conformed.frame.drop(index=sorted(dropped)))
-    except Exception as error:
-        reason = f"publishing failed ({type(error).__name__}); the current version is unchanged"
-        batch = _record(session, stored.id, raw, trigger, started, "quarantined", conformed, report, reasons=[reason])
-        return _outcome(item_code, raw, batch, "quarantined")
-    batch = _record(session, stored.id, raw, trigger, started, "published", conformed, report, version, dropped)
+    batch = _record(session, stored.id, raw, trigger, started, "published", validator, report, version, dropped)
     prune_versions(session, stored.id, retention_days)
     return _outcome(item_code, raw, batch, "published", version)
+
+
+class _Quarantine(Exception):
+    def __init__(self, report: quality.QualityReport) -> None:
+        self.report = report
+
+
+def _stage(
+    session: Session,
+    item_id: int,
+    fields: Sequence[FieldDeclaration],
+    table: RawTable,
+    validator: quality.BatchValidator | None,
+) -> VersionWriter:
+    """Conform, validate and write the export chunk by chunk into the item's next version table.
+
+    Without a validator (an operator's release) the rows whose values do not parse are left out."""
+    writer = VersionWriter(session, item_id, fields)
+    for chunk in conform(table, fields):
+        if validator is not None:
+            validator.add(chunk)
+            writer.write(chunk)
+        else:
+            writer.write(chunk, leave_out=chunk.rejected_rows)
+    return writer
 
 
 def release_batch(session: Session, batch_id: int, actor: str, reason: str, force: bool = False) -> IngestOutcome:
@@ -121,13 +149,11 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
             f"version {newer} of {item_code} was published after batch {batch_id}; releasing it would replace newer "
             "data (use --force if that is intended)"
         )
-    data = Path(raw.stored_path).read_bytes()
-    conformed = conform(_read_table(session, stored.id, data, raw.file_name), stored.declaration.fields)
-    frame = conformed.frame.drop(index=sorted(conformed.rejected_rows))
-    version = publish_version(session, stored.id, stored.declaration.fields, frame)
+    table = _read_table(session, stored.id, Path(raw.stored_path).read_bytes(), raw.file_name)
+    version = _stage(session, stored.id, stored.declaration.fields, table, validator=None).finish()
     _decide(batch, "released", actor, reason)
     batch.version_id, batch.rows_accepted = version.id, version.row_count
-    batch.rows_rejected = conformed.rows_read - version.row_count
+    batch.rows_rejected = batch.rows_read - version.row_count
     session.flush()
     return _outcome(item_code, raw, batch, "released", version)
 
@@ -194,12 +220,12 @@ def _read_table(session: Session, item_id: int, data: bytes, file_name: str) -> 
         .where(CatalogItem.id == item_id)
     )
     if source is not None and source.access in ("sql", "http"):
-        return read_json(decode_export(data, "utf-8").text)  # query results and API pages are kept as JSON lines
+        return read_json(decode_export(data, "utf-8").utf8)  # query results and API pages are kept as JSON lines
     export_format = source.format if source else _format_from_name(file_name)
     if export_format == "xlsx":
         return read_xlsx(data)
-    text = decode_export(data, source.encoding if source else "auto").text
-    return read_json(text) if export_format == "json" else read_csv(text)
+    utf8 = decode_export(data, source.encoding if source else "auto").utf8
+    return read_json(utf8) if export_format == "json" else read_csv(utf8)
 
 
 def _format_from_name(file_name: str) -> str:
@@ -223,13 +249,13 @@ def _record(
     trigger: str,
     started: datetime,
     outcome: str,
-    conformed: ConformedTable | None = None,
+    validator: quality.BatchValidator | None = None,
     report: quality.QualityReport | None = None,
     version: ItemVersion | None = None,
     dropped: set[int] | None = None,
     reasons: list[str] | None = None,
 ) -> IngestBatch:
-    rows_read = conformed.rows_read if conformed is not None else 0
+    rows_read = validator.rows_read if validator is not None else 0
     accepted = version.row_count if version is not None else 0
     batch = IngestBatch(
         item_id=item_id,

@@ -10,44 +10,121 @@ import csv
 import io
 import json
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from typing import Any, TypeAlias
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from catalog.ingest.errors import ExportNotReadable
 
 Cell = Any  # str, int, float, bool, date or datetime as the format gives it, or None
+Column: TypeAlias = pa.Array | list[Cell]  # Arrow strings (CSV), or cells as JSON or XLSX give them
+CSV_BLOCK_BYTES = 32 << 20  # Arrow parses a CSV export in blocks of this size: about 150,000 rows of 20 columns
+CHUNK_ROWS = 100_000  # JSON and XLSX rows per chunk
+
+
+@dataclass(frozen=True)
+class RawChunk:
+    first_row: int  # the number of the chunk's first data row; rows count from 1
+    columns: list[Column]  # in the table's column order
+
+    @property
+    def size(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
 
 
 @dataclass(frozen=True)
 class RawTable:
+    """An export's header and its rows in chunks, read as they are consumed (once)."""
+
     columns: list[str]
-    rows: list[list[Cell]]  # one list per data row, in column order; None where a JSON record lacks a key
+    chunks: Iterable[RawChunk]
+
+    @classmethod
+    def from_rows(cls, columns: list[str], rows: list[list[Cell]]) -> RawTable:
+        return cls(columns, _chunked(len(columns), iter(rows)))
 
 
-def read_csv(text: str) -> RawTable:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _chunked(width: int, rows: Iterator[list[Cell]]) -> Iterator[RawChunk]:
+    first_row = 1
+    while block := list(islice(rows, CHUNK_ROWS)):
+        yield RawChunk(first_row, [[row[i] for row in block] for i in range(width)])
+        first_row += len(block)
+
+
+def read_csv(text: str | bytes) -> RawTable:
+    """A CSV export (UTF-8) with a header row, parsed by Arrow in blocks; every cell stays text."""
+    utf8 = text.encode("utf-8") if isinstance(text, str) else text
+    header = _csv_header(utf8)
+    return RawTable([name.strip() for name in header], _csv_chunks(utf8, header))
+
+
+def _csv_header(utf8: bytes) -> list[str]:
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(utf8), encoding="utf-8", newline=""), strict=True)
     try:
         header = next(reader, None)
-        if not header or not any(name.strip() for name in header):
-            raise ExportNotReadable("the CSV export has no header row")
-        columns = _checked_columns([name.strip() for name in header])
-        rows: list[list[Cell]] = []
+    except csv.Error as error:
+        raise ExportNotReadable(f"the CSV export's header is malformed: {error}") from None
+    if not header or not any(name.strip() for name in header):
+        raise ExportNotReadable("the CSV export has no header row")
+    _checked_columns([name.strip() for name in header])
+    return header
+
+
+def _csv_chunks(utf8: bytes, header: list[str]) -> Iterator[RawChunk]:
+    first_row = 1
+    try:
+        for batch in _arrow_csv_reader(utf8, header):
+            if batch.num_rows:
+                yield RawChunk(first_row, list(batch.columns))
+                first_row += batch.num_rows
+    except pa.ArrowInvalid:
+        _raise_csv_error(utf8, len(header))
+        # Arrow's message quotes the row, which may hold sensitive values: never pass it on
+        raise ExportNotReadable(f"the CSV export is malformed after row {first_row - 1}") from None
+
+
+def _arrow_csv_reader(utf8: bytes, header: list[str]) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
+        pa.BufferReader(utf8),
+        read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            null_values=[],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _raise_csv_error(utf8: bytes, width: int) -> None:
+    """Find the row Arrow refused with Python's stricter reader, to say where and why without quoting it."""
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(utf8), encoding="utf-8", newline=""), strict=True)
+    row_number = 0
+    try:
+        next(reader, None)
         for row in reader:
             if not row:
                 continue  # blank line, usually the last one
-            if len(row) != len(columns):
+            row_number += 1
+            if len(row) != width:
                 raise ExportNotReadable(
-                    f"row {len(rows) + 1} (line {reader.line_num}) has {len(row)} values where the header has "
-                    f"{len(columns)} columns; the file may be truncated or a value holds an unquoted comma"
+                    f"row {row_number} (line {reader.line_num}) has {len(row)} values where the header has "
+                    f"{width} columns; the file may be truncated or a value holds an unquoted comma"
                 )
-            rows.append(list(row))
     except csv.Error as error:
         raise ExportNotReadable(f"the CSV export is malformed at line {reader.line_num}: {error}") from None
-    return RawTable(columns, rows)
+    except UnicodeDecodeError:
+        raise ExportNotReadable("the CSV export is not UTF-8 text after decoding") from None
 
 
-def read_json(text: str) -> RawTable:
+def read_json(text: str | bytes) -> RawTable:
     """A JSON array of objects, or JSON lines (one object per line)."""
+    text = text.decode("utf-8") if isinstance(text, bytes) else text
     stripped = text.lstrip()
     records = _json_array(stripped) if stripped.startswith("[") else _json_lines(text)
     columns: dict[str, None] = {}
@@ -57,7 +134,7 @@ def read_json(text: str) -> RawTable:
         columns.update(dict.fromkeys(record))
     names = list(columns)
     _checked_columns(names)
-    return RawTable(names, [[record.get(name) for name in names] for record in records])
+    return RawTable.from_rows(names, [[record.get(name) for name in names] for record in records])
 
 
 def _json_array(text: str) -> list[Any]:
@@ -106,7 +183,7 @@ def read_xlsx(data: bytes) -> RawTable:
             rows.append(cells + [None] * (width - len(cells)))
     finally:
         workbook.close()
-    return RawTable(columns, rows)
+    return RawTable.from_rows(columns, rows)
 
 
 def _xlsx_cell(cell: Any) -> Cell:

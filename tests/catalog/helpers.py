@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,7 +18,10 @@ from catalog.cli import DEMO_CATALOG
 from catalog.declarations.schemas import CatalogFile
 from catalog.declarations.service import import_catalog, parse_catalog_text
 from catalog.departments.models import Department, SourceSystem
+from catalog.ingest.conform import RowError, conform
+from catalog.ingest.tables import RawTable
 from catalog.items.models import CatalogItem, ItemChange, ItemField, ItemTag
+from catalog.items.schemas import FieldDeclaration
 
 DEMO_TEXT = DEMO_CATALOG.read_text(encoding="utf-8")
 
@@ -69,3 +76,28 @@ def pull_complaints_from(source: dict[str, Any], database_url: str, tmp_path: Pa
         return pull_and_ingest(engine, settings, "ZSJ-MS-0001", trigger="test")
     finally:
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class Conformed:
+    """A whole export conformed at once (small test exports): values by row number and field name."""
+
+    frame: pd.DataFrame
+    errors: list[RowError]
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.frame)
+
+    @property
+    def rejected_rows(self) -> set[int]:
+        return {error.row for error in self.errors}
+
+
+def conform_whole(table: RawTable, fields: Sequence[FieldDeclaration]) -> Conformed:
+    chunks = list(conform(table, fields))
+    if not chunks:
+        return Conformed(pd.DataFrame(columns=[field.name for field in fields]), [])
+    frame = pa.concat_tables([chunk.table for chunk in chunks]).to_pandas()
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return Conformed(frame, [error for chunk in chunks for error in chunk.errors])

@@ -22,7 +22,7 @@ from catalog.ingest.service import (
     release_batch,
 )
 from catalog.items.models import CatalogItem
-from tests.catalog.helpers import import_demo
+from tests.catalog.helpers import conform_whole, import_demo
 
 POPULATION = "PSGA-RK-0001"
 
@@ -331,12 +331,11 @@ def test_releasing_a_batch_older_than_the_current_version_needs_force(
 
 
 def test_a_value_beyond_the_integer_range_is_a_row_error() -> None:
-    from catalog.ingest.conform import conform
     from catalog.ingest.tables import RawTable
     from catalog.items.schemas import FieldDeclaration
 
     number = FieldDeclaration(name="n", key=True, data_type="integer", level=1)  # type: ignore[arg-type]
-    conformed = conform(RawTable(["n"], [["99999999999999999999"], ["12"]]), [number])
+    conformed = conform_whole(RawTable.from_rows(["n"], [["99999999999999999999"], ["12"]]), [number])
     assert [(error.row, error.message) for error in conformed.errors] == [(1, "not an integer")]
 
 
@@ -350,7 +349,7 @@ def test_a_compound_key_report_masks_each_sensitive_part(session: Session, tmp_p
         FieldDeclaration(name="证件号码", key=True, semantic_type="resident_id", level=3),  # type: ignore[arg-type]
         FieldDeclaration(name="年度", key=True, data_type="integer", level=1),  # type: ignore[arg-type]
     ]
-    table = RawTable(["证件号码", "年度"], [["11010519491231002X", "2025"], ["11010519491231002X", "2025"]])
+    table = RawTable.from_rows(["证件号码", "年度"], [["11010519491231002X", "2025"], ["11010519491231002X", "2025"]])
     report = validate_batch(conform(table, fields), fields, previous_rows=None)
 
     key_check = next(check for check in report.checks if check.rule == "unique key")
