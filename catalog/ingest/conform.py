@@ -41,8 +41,7 @@ DATETIME_PATTERNS = (
     "^" + YMD.replace("SEP", "/") + f"(?: {TIME})?$",
     r"^(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})(?P<H>[0-9]{2})(?P<M>[0-9]{2})(?P<S>[0-9]{2})$",
 )
-INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}$"  # wider values are checked one by one against the 64-bit range
-LONG_INTEGER_PATTERN = r"^[+-]?[0-9]{19,}$"
+INTEGER_PATTERN = r"^[+-]?[0-9]+$"
 DECIMAL_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?$"
 TRUE_WORDS = ("true", "1", "y", "yes", "是", "t")
 FALSE_WORDS = ("false", "0", "n", "no", "否", "f")
@@ -55,6 +54,15 @@ ARROW_TYPES: dict[DataType, pa.DataType] = {
     DataType.BOOLEAN: pa.bool_(),
 }
 Parsed = tuple[pa.Array, np.ndarray]  # the typed values, and which cells did not parse
+Timed = tuple[np.ndarray, np.ndarray]  # days or microseconds since 1970, and which cells are real dates
+Layout = tuple[str, dict[str, tuple[int, int]]]  # a fixed-width shape, and where each part of it is
+TIME_PARTS = ("y", "m", "d", "H", "M", "S", "f")
+YMD_POSITIONS = {"y": (0, 4), "m": (5, 7), "d": (8, 10)}
+DATE_LAYOUT: Layout = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", YMD_POSITIONS)  # what most systems write: parsed fastest
+DATETIME_LAYOUT: Layout = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
+    {**YMD_POSITIONS, "H": (11, 13), "M": (14, 16), "S": (17, 19)},
+)
 
 
 @dataclass(frozen=True)
@@ -166,19 +174,32 @@ def _parse_string(text: pa.Array) -> Parsed:
 
 
 def _parse_integer(text: pa.Array) -> Parsed:
-    digits = pc.replace_substring_regex(pc.replace_substring(text, ",", ""), r"^\+", "")
-    short = pc.match_substring_regex(digits, INTEGER_PATTERN)
-    values = pc.cast(pc.if_else(short, digits, pa.scalar(None, pa.string())), pa.int64())
-    bad = _failed(text, short)
-    long = np.flatnonzero(np.asarray(pc.fill_null(pc.match_substring_regex(digits, LONG_INTEGER_PATTERN), False)))
-    if len(long) == 0:
-        return values, bad
-    merged = values.to_pylist()  # 19 digits and more: most do not fit in 64 bits
-    for i in long:
-        number = int(digits[int(i)].as_py())
-        if -(2**63) <= number < 2**63:
-            merged[i], bad[i] = number, False
-    return pa.array(merged, type=pa.int64()), bad
+    """Plain digits are cast at once; signs, thousands separators and long numbers go the slow way."""
+    plain = np.asarray(
+        pc.fill_null(pc.and_(pc.ascii_is_decimal(text), pc.less_equal(pc.binary_length(text), 18)), False), dtype=bool
+    )
+    cast = pc.cast(pc.if_else(pa.array(plain), text, None), pa.int64())
+    values = np.array(pc.fill_null(cast, 0), dtype=np.int64)  # a writable copy
+    ok = plain.copy()
+    for i, number in _unusual_integers(text, plain):
+        values[i], ok[i] = number, True
+    return pa.array(values, type=pa.int64(), mask=~ok), _failed(text, pa.array(ok))
+
+
+def _unusual_integers(text: pa.Array, plain: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(index, value) of the cells that are integers but not plain digits: +12, -3, 1,234, and long ones."""
+    rest = np.flatnonzero(~plain & ~_blank_mask(text))
+    if not len(rest):
+        return
+    digits = pc.replace_substring_regex(pc.replace_substring(text.take(pa.array(rest)), ",", ""), r"^\+", "")
+    matches = pc.fill_null(pc.match_substring_regex(digits, INTEGER_PATTERN), False).to_pylist()
+    for i, number, matched in zip(rest.tolist(), digits.to_pylist(), matches, strict=True):
+        if matched and -(2**63) <= int(number) < 2**63:
+            yield i, int(number)
+
+
+def _blank_mask(text: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(_blank(text), True), dtype=bool)
 
 
 def _parse_decimal(text: pa.Array) -> Parsed:
@@ -188,24 +209,53 @@ def _parse_decimal(text: pa.Array) -> Parsed:
 
 
 def _parse_date(text: pa.Array) -> Parsed:
-    parts = _first_match(text, DATE_PATTERNS, ("y", "m", "d"))
-    days, ok = _calendar_days(parts["y"], parts["m"], parts["d"])
+    days, ok = _parse_times(text, DATE_LAYOUT, DATE_PATTERNS, _days_from)
     values = pa.array(days.astype("datetime64[D]"), type=pa.date32(), mask=~ok)
     return values, _failed(text, pa.array(ok))
 
 
 def _parse_datetime(text: pa.Array) -> Parsed:
-    parts = _first_match(text, DATETIME_PATTERNS, ("y", "m", "d", "H", "M", "S", "f"))
-    days, ok = _calendar_days(parts["y"], parts["m"], parts["d"])
-    hours, minutes, seconds = parts["H"], parts["M"], parts["S"]
-    ok &= (hours < 24) & (minutes < 60) & (seconds < 60)
-    micros = (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1_000_000 + parts["f"]
+    micros, ok = _parse_times(text, DATETIME_LAYOUT, DATETIME_PATTERNS, _micros_from)
     values = pa.array(micros.astype("datetime64[us]"), type=pa.timestamp("us"), mask=~ok)
     return values, _failed(text, pa.array(ok))
 
 
-def _first_match(text: pa.Array, patterns: Sequence[str], names: Sequence[str]) -> dict[str, np.ndarray]:
+def _parse_times(
+    text: pa.Array, layout: Layout, patterns: Sequence[str], from_parts: Callable[[dict[str, np.ndarray]], Timed]
+) -> Timed:
+    """Cells in the usual layout are cut into their parts by position; the others are matched with the patterns."""
+    shape, positions = layout
+    usual = np.asarray(pc.fill_null(pc.match_substring_regex(text, shape), False), dtype=bool)
+    values = np.zeros(len(text), dtype=np.int64)
+    ok = np.zeros(len(text), dtype=bool)
+    rows = np.flatnonzero(usual)
+    if len(rows):
+        usual_text = text.take(pa.array(rows)) if len(rows) < len(text) else text
+        parts = dict.fromkeys(TIME_PARTS, np.zeros(len(rows), dtype=np.int64))
+        for name, (start, stop) in positions.items():
+            part = pc.cast(pc.utf8_slice_codeunits(usual_text, start, stop), pa.int64())
+            parts[name] = np.asarray(part, dtype=np.int64)
+        values[rows], ok[rows] = from_parts(parts)
+    rest = np.flatnonzero(~usual & ~_blank_mask(text))
+    if len(rest):
+        values[rest], ok[rest] = from_parts(_first_match(text.take(pa.array(rest)), patterns))
+    return values, ok
+
+
+def _days_from(parts: dict[str, np.ndarray]) -> Timed:
+    return _calendar_days(parts["y"], parts["m"], parts["d"])
+
+
+def _micros_from(parts: dict[str, np.ndarray]) -> Timed:
+    days, ok = _calendar_days(parts["y"], parts["m"], parts["d"])
+    hours, minutes, seconds = parts["H"], parts["M"], parts["S"]
+    ok &= (hours < 24) & (minutes < 60) & (seconds < 60)
+    return (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1_000_000 + parts["f"], ok
+
+
+def _first_match(text: pa.Array, patterns: Sequence[str]) -> dict[str, np.ndarray]:
     """The named parts of the first pattern each cell matches, as integers (0 where absent or unmatched)."""
+    names = TIME_PARTS
     parts = {name: np.zeros(len(text), dtype=np.int64) for name in names}
     matched = np.zeros(len(text), dtype=bool)
     for pattern in patterns:
@@ -226,7 +276,7 @@ def _first_match(text: pa.Array, patterns: Sequence[str], names: Sequence[str]) 
 
 def _calendar_days(years: np.ndarray, months: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Days since 1970-01-01 where year, month and day name a real date (no 30 February)."""
-    ok = (years >= 1) & (months >= 1) & (months <= 12) & (days >= 1)
+    ok = (years >= 1) & (years <= 9999) & (months >= 1) & (months <= 12) & (days >= 1)
     month_index = np.where(ok, (years - 1970) * 12 + months - 1, 0).astype("datetime64[M]")
     first_day = month_index.astype("datetime64[D]")
     month_length = ((month_index + 1).astype("datetime64[D]") - first_day).astype(np.int64)

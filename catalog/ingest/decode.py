@@ -55,7 +55,7 @@ class DecodedExport:
 
 def decode_export(data: bytes, declared: str = "auto") -> DecodedExport:
     """Decode strictly with the declared encoding, or for ``auto`` with UTF-8 (BOM or not) then GB18030."""
-    if not data.strip(b" \t\r\n" + UTF8_BOM):
+    if _blank(data):
         raise ExportNotDecodable("the export is empty")
     failures: list[str] = []
     for codec in _candidates(data, declared):
@@ -69,6 +69,11 @@ def decode_export(data: bytes, declared: str = "auto") -> DecodedExport:
             return DecodedExport(utf8=utf8, encoding=codec)
         failures.append(f"not {codec}: {problem}")
     raise ExportNotDecodable(_message(data, declared, failures))
+
+
+def _blank(data: bytes) -> bool:
+    blank = b" \t\r\n" + UTF8_BOM
+    return not data[:4096].strip(blank) and not data.strip(blank)  # no copy of a large export
 
 
 def _as_utf8(data: bytes, codec: str) -> bytes:

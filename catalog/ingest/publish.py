@@ -77,8 +77,9 @@ COLUMN_TYPES: dict[DataType, TypeEngine[Any]] = {
 }
 
 
-def version_table(item_id: int, number: int, data_types: Sequence[DataType]) -> Table:
-    columns = [Column(ROW_COLUMN, BigInteger, primary_key=True, autoincrement=False)]
+def version_table(item_id: int, number: int, data_types: Sequence[DataType], keyed: bool = True) -> Table:
+    """A version's table; on PostgreSQL unkeyed while it is loaded (the key is added in one sort at the end)."""
+    columns = [Column(ROW_COLUMN, BigInteger, primary_key=keyed, autoincrement=False, nullable=False)]
     columns += [Column(f"f{position}", COLUMN_TYPES[data_type]) for position, data_type in enumerate(data_types, 1)]
     return Table(f"item_{item_id}_v{number}", MetaData(), *columns)
 
@@ -90,8 +91,10 @@ class VersionWriter:
         self._session, self._item_id, self._fields = session, item_id, list(fields)
         latest = session.scalar(select(func.max(ItemVersion.number)).where(ItemVersion.item_id == item_id))
         self._number = (latest or 0) + 1
-        self.table = version_table(item_id, self._number, [field.data_type for field in fields])
         self._connection = session.connection()
+        self._postgres = self._connection.dialect.name == "postgresql"
+        data_types = [field.data_type for field in fields]
+        self.table = version_table(item_id, self._number, data_types, keyed=not self._postgres)
         self.table.create(self._connection)
         self.row_count = 0
 
@@ -100,7 +103,7 @@ class VersionWriter:
         if leave_out:
             keep = pc.invert(pc.is_in(table.column(ROW_COLUMN), value_set=pa.array(sorted(leave_out), pa.int64())))
             table = table.filter(keep)
-        if self._connection.dialect.name == "postgresql":
+        if self._postgres:
             self._copy(table)
         else:
             self._insert(table)
@@ -114,6 +117,8 @@ class VersionWriter:
             self.row_count -= result.rowcount
 
     def finish(self) -> ItemVersion:
+        if self._postgres:  # one index build after the load is cheaper than growing it row by row
+            self._connection.exec_driver_sql(f'ALTER TABLE "{self.table.name}" ADD PRIMARY KEY ("{ROW_COLUMN}")')
         version = ItemVersion(
             item_id=self._item_id,
             number=self._number,

@@ -217,18 +217,19 @@ def _row(entry: Any) -> int:
 
 def _for_gx(chunk: ConformedChunk, fields: Sequence[FieldDeclaration]) -> pd.DataFrame:
     """The chunk as GX compares it vectorised: decimals as floats (for range checks; the text is published),
-    dates and datetimes as datetime64[ns] where they fit, nullable integers and booleans; rows as the index."""
+    dates and datetimes as datetime64[ns] where they fit, integers as int64 (float64 with nulls), nullable
+    booleans; the row numbers as the index."""
     typed = zip(chunk.table.columns, fields, strict=True)
     columns = [_gx_column(column, declared.data_type) for column, declared in typed]
     table = pa.Table.from_arrays(columns, names=chunk.table.column_names)
-    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
+    frame = table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
     frame.index = pd.Index(chunk.row_numbers, name="row")
     return frame
 
 
 def _gx_column(column: pa.ChunkedArray, data_type: DataType) -> pa.ChunkedArray:
-    if data_type is DataType.DECIMAL:
-        return pc.cast(column, pa.float64())
+    if data_type is DataType.DECIMAL or (data_type is DataType.INTEGER and column.null_count):
+        return pc.cast(column, pa.float64())  # GX compares plain int64 and float64 vectorised, nullable Int64 not
     if data_type in (DataType.DATE, DataType.DATETIME):
         low, high = pc.min_max(pc.cast(column, pa.timestamp("us"))).values()
         fits = low.as_py() is None or (NANOSECOND_RANGE[0] <= low.as_py() and high.as_py() <= NANOSECOND_RANGE[1])
@@ -335,6 +336,8 @@ def _example(declared: FieldDeclaration | None, value: Any, fields: dict[str, Fi
         return None
     if declared.data_type is DataType.DATE and isinstance(value, datetime):
         value = value.date()
+    elif declared.data_type is DataType.INTEGER and isinstance(value, float) and value.is_integer():
+        value = int(value)
     return shown_value(declared, value)
 
 

@@ -8,11 +8,12 @@ A failure of the export itself is not an exception: it is a quarantined batch, r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,11 +26,13 @@ from catalog.ingest.conform import conform
 from catalog.ingest.decode import decode_export
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
 from catalog.ingest.publish import DEFAULT_RETENTION_DAYS, VersionWriter, prune_versions
-from catalog.ingest.raw_store import keep_raw_export
+from catalog.ingest.raw_store import record_raw_export, store_raw_file
 from catalog.ingest.tables import RawTable, read_csv, read_json, read_xlsx
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
 from catalog.items.schemas import BadRowPolicy, FieldDeclaration, QualityPolicy
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,31 @@ def ingest_export(
     retention_days: int = DEFAULT_RETENTION_DAYS,
 ) -> IngestOutcome:
     stored = items_repository.get_by_code_or_raise(session, item_code)
-    raw = keep_raw_export(session, raw_dir, stored.id, item_code, data, file_name)
+    raw = record_raw_export(session, raw_dir, stored.id, item_code, data, file_name)
     earlier = session.scalar(
         select(IngestBatch).where(IngestBatch.raw_export_id == raw.id).order_by(IngestBatch.id.desc()).limit(1)
     )
     if earlier is not None:  # the same export again: a retry or a rerun publishes nothing twice
+        store_raw_file(raw, data)
         outcome = _outcome(item_code, raw, earlier, "duplicate")
         return replace(outcome, reasons=[f"already ingested as batch {earlier.id} ({earlier.outcome})"])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-raw") as background:
+        kept = background.submit(store_raw_file, raw, data)  # written and synced while the export is processed
+        outcome = _ingest_new_export(session, stored, raw, data, file_name, trigger, retention_days)
+        kept.result()  # before the caller commits: a batch never refers to a raw file that is not there
+    return outcome
+
+
+def _ingest_new_export(
+    session: Session,
+    stored: items_repository.StoredItem,
+    raw: RawExport,
+    data: bytes,
+    file_name: str,
+    trigger: str,
+    retention_days: int,
+) -> IngestOutcome:
+    item_code = stored.declaration.code
     started = utcnow()
     fields, policy = stored.declaration.fields, stored.declaration.quality
     floor = quality.minimum_rows(_current_row_count(session, stored.id), policy)
@@ -122,15 +143,32 @@ def _stage(
 ) -> VersionWriter:
     """Conform, validate and write the export chunk by chunk into the item's next version table.
 
-    Without a validator (an operator's release) the rows whose values do not parse are left out."""
+    Three things overlap: the next chunk is read and conformed (Arrow, mostly outside the GIL) and the current
+    one written (the database parses it) while this thread validates it. Without a validator (an operator's
+    release) the rows whose values do not parse are left out.
+    """
     writer = VersionWriter(session, item_id, fields)
-    for chunk in conform(table, fields):
-        if validator is not None:
-            validator.add(chunk)
-            writer.write(chunk)
-        else:
-            writer.write(chunk, leave_out=chunk.rejected_rows)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool:
+        written: Future[None] | None = None
+        for chunk in _prefetched(conform(table, fields)):
+            if written is not None:
+                written.result()  # one chunk in flight: the session's connection is used by one thread at a time
+            leave_out = chunk.rejected_rows if validator is None else None
+            written = write_pool.submit(writer.write, chunk, leave_out)
+            if validator is not None:
+                validator.add(chunk)
+        if written is not None:
+            written.result()
     return writer
+
+
+def _prefetched(items: Iterator[T]) -> Iterator[T]:
+    """The items of an iterator, each next one produced in a background thread while the caller works."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as pool:
+        upcoming = pool.submit(next, items, None)
+        while (item := upcoming.result()) is not None:
+            upcoming = pool.submit(next, items, None)
+            yield item
 
 
 def release_batch(session: Session, batch_id: int, actor: str, reason: str, force: bool = False) -> IngestOutcome:
