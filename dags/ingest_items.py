@@ -1,10 +1,13 @@
 """Ingestion pipelines: one DAG per published catalog item with a source system.
 
-Each run pulls the item's newest export, keeps it raw, checks it with Great Expectations and either
-publishes a new version (and updates the item's Airflow Asset) or quarantines the batch; a quarantine fails
-the run so ops see it. The DAGs come from ``<DATASHARE_DATA_DIR>/pipelines.json``, which the ``datashare``
-commands rewrite whenever the catalog changes: parsing this file reads one small JSON file and imports
-nothing heavy (no database, no network, no pandas or Great Expectations).
+Each run is one task: it pulls the item's newest export, keeps it raw, checks it with Great Expectations and
+either publishes a new version (the task succeeds and the item's Airflow Asset is updated) or quarantines
+the batch (the task fails, so ops see it); an export already ingested, or none yet, skips the task and
+leaves the Asset alone. One task per DAG also keeps parsing 1,000 items cheap.
+
+The DAGs come from ``<DATASHARE_DATA_DIR>/pipelines.json``, which the ``datashare`` commands rewrite
+whenever the catalog changes: parsing this file reads one small JSON file and imports nothing heavy (no
+database, no network, no pandas or Great Expectations).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Asset, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 MANIFEST = Path(os.environ.get("DATASHARE_DATA_DIR", "data")).resolve() / "pipelines.json"
@@ -39,7 +43,6 @@ def pipelines() -> list[dict[str, Any]]:
         raise RuntimeError(f"{MANIFEST} is not a pipeline manifest ({error}); rerun a datashare command") from None
 
 
-@task
 def pull_and_ingest(item_code: str) -> dict[str, Any]:
     """Pull the newest export and run the ingestion path (the same code as `datashare pull`)."""
     from catalog.db import make_engine
@@ -57,14 +60,15 @@ def pull_and_ingest(item_code: str) -> dict[str, Any]:
         raise AirflowSkipException(f"no export in {item_code}'s drop folder yet")
     if outcome.outcome == "quarantined":  # recorded and committed; retrying would change nothing
         raise AirflowFailException(f"batch {outcome.batch_id} quarantined: " + "; ".join(outcome.reasons))
+    if outcome.outcome == "duplicate":  # nothing new: skipping leaves the Asset without an event
+        raise AirflowSkipException("; ".join(outcome.reasons))
     return outcome.as_dict()
 
 
-def build(entry: dict[str, Any]) -> None:
+def build(entry: dict[str, Any]) -> DAG:
     code = entry["item"]
-    asset = item_asset(code)
-
-    @dag(
+    # A classic operator in a `with DAG` block: a third cheaper to parse than the TaskFlow decorators.
+    with DAG(
         dag_id=dag_id_for(code),
         schedule=entry["schedule"],
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
@@ -74,18 +78,9 @@ def build(entry: dict[str, Any]) -> None:
         tags=["datashare", "ingest", entry["department"], entry["access"]],
         doc_md=f"Pulls **{entry['title']}** ({code}) from {entry['department']}/{entry['source_system']} "
         f"({entry['format']}), validates it and publishes a new version or quarantines the batch.",
-    )
-    def pipeline() -> None:
-        @task(outlets=[asset])
-        def announce(outcome: dict[str, Any]) -> dict[str, Any]:
-            """Marks the item's Asset updated, only when a new version was published."""
-            if outcome["outcome"] != "published":
-                raise AirflowSkipException(f"nothing new published ({outcome['outcome']})")
-            return outcome
-
-        announce(pull_and_ingest(code))
-
-    pipeline()
+    ) as pipeline:
+        PythonOperator(task_id="ingest", python_callable=pull_and_ingest, op_args=[code], outlets=[item_asset(code)])
+    return pipeline
 
 
 for _entry in pipelines():

@@ -52,7 +52,10 @@ def test_every_dag_loads_with_retries_tags_and_docs(platform: str, airflow_db: P
         assert dag.doc_md
         assert dag.max_active_runs == 1 and not dag.catchup
         assert all(task.retries >= 1 for task in dag.tasks)
-        assert [task.task_id for task in dag.tasks] == ["pull_and_ingest", "announce"]
+        assert [task.task_id for task in dag.tasks] == ["ingest"]
+        assert [outlet.uri for outlet in dag.tasks[0].outlets] == [
+            f"datashare://items/{dag_id[7:].upper().replace('_', '-')}"
+        ]
     assert bag.get_dag("ingest_psga_rk_0001").schedule == "0 2 * * *"  # the item's update frequency
 
 
@@ -81,11 +84,12 @@ def test_a_dag_without_manifest_defines_nothing(
 
 def test_every_sample_publishes_through_a_real_dag_run(platform: str, airflow_db: Path) -> None:
     bag = dagbag()
+    before = asset_events()  # the Airflow database is shared by both backends' runs
     for dag_id in EXPECTED_DAGS:
         run = bag.get_dag(dag_id).test()
         assert str(run.state) in ("success", "DagRunState.SUCCESS"), dag_id
         states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-        assert states == {"pull_and_ingest": "success", "announce": "success"}, states
+        assert states == {"ingest": "success"}, states
 
     engine = make_engine(platform)
     with session_scope(engine) as session:
@@ -101,6 +105,28 @@ def test_every_sample_publishes_through_a_real_dag_run(platform: str, airflow_db
     assert published == {"PSGA-RK-0001": 520, "SCJG-FR-0001": 300, "ZSJ-MS-0001": 400}
     assert all(trigger.startswith("airflow:ingest_") for trigger in triggers)
 
+    assert new_events(before) == {f"datashare://items/{code}": 1 for code in published}
+
     again = bag.get_dag("ingest_scjg_fr_0001").test()  # the same export: nothing new, the asset is not updated
     states = {ti.task_id: str(ti.state) for ti in again.get_task_instances()}
-    assert states == {"pull_and_ingest": "success", "announce": "skipped"}, states
+    assert states == {"ingest": "skipped"}, states
+    assert new_events(before)["datashare://items/SCJG-FR-0001"] == 1
+
+
+def new_events(before: dict[str, int]) -> dict[str, int]:
+    return {uri: count - before.get(uri, 0) for uri, count in asset_events().items() if count > before.get(uri, 0)}
+
+
+def asset_events() -> dict[str, int]:
+    """Asset events per asset URI in Airflow's metadata database."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetModel.uri, func.count(AssetEvent.id))
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .group_by(AssetModel.uri)
+        ).all()
+    return {uri: count for uri, count in rows}
