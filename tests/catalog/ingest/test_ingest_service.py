@@ -22,15 +22,9 @@ from catalog.ingest.service import (
     release_batch,
 )
 from catalog.items.models import CatalogItem
-from tests.catalog.helpers import conform_whole, import_demo
+from tests.catalog.helpers import conform_whole
 
 POPULATION = "PSGA-RK-0001"
-
-
-@pytest.fixture
-def demo(session: Session) -> Session:
-    import_demo(session)
-    return session
 
 
 def run(session: Session, tmp_path: Path, code: str, data: bytes, name: str = "export.csv") -> IngestOutcome:
