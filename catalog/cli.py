@@ -322,6 +322,33 @@ def quarantine_list(item_code: Annotated[str | None, typer.Argument()] = None, a
     out.print(f"{len(batches)} quarantined batch(es).")
 
 
+@app.command("runs")
+def runs(
+    item_code: Annotated[str | None, typer.Argument()] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """Ingestion run records (of one item, or all): outcome, trigger, time, rows, version, reasons."""
+    from catalog.ingest.service import run_records
+
+    with unit_of_work() as session:
+        records = run_records(session, item_code, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    table = Table("batch", "item", "outcome", "started", "seconds", "read", "accepted", "rejected", "version", "by")
+    for record in records:
+        table.add_row(
+            str(record["batch"]), record["item"], record["outcome"], record["started_at"][:19],
+            f"{record['seconds']:.1f}", str(record["rows_read"]), str(record["rows_accepted"]),
+            str(record["rows_rejected"]), str(record["version"] or ""), record["trigger"],
+        )  # fmt: skip
+    out.print(table)
+    for record in records:
+        for reason in record["reasons"]:
+            out.print(f"batch {record['batch']}: {reason}")
+
+
 Reason = Annotated[str, typer.Option("--reason", help="Why: recorded with the decision.")]
 
 

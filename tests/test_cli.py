@@ -102,3 +102,31 @@ def test_demo_seeds_and_shows_the_catalog(datashare: Any) -> None:
     result = datashare("demo")
     assert "3 items match" in result.output
     assert "3 items match" in datashare("demo").output  # running it again is harmless
+
+
+def test_ingest_runs_and_quarantine_commands(datashare: Any, tmp_path: Path, samples_dir: Path) -> None:
+    datashare("demo")
+    sample = str(samples_dir / "psga_population_20261121.csv")
+
+    published = json.loads(datashare("ingest", "PSGA-RK-0001", sample, "--json").output)
+    assert (published["outcome"], published["version"], published["rows_accepted"]) == ("published", 1, 520)
+    assert "was ingested before; nothing changed" in datashare("ingest", "PSGA-RK-0001", sample).output
+
+    drifted = tmp_path / "drift.csv"
+    drifted.write_text("公民身份号码,姓名\n440307195307144048,陈华\n", encoding="utf-8")
+    quarantined = datashare("ingest", "PSGA-RK-0001", str(drifted), expect=3).output
+    assert "quarantined batch 2; the current version is unchanged" in quarantined
+    assert "missing column(s): 性别" in quarantined
+
+    records = json.loads(datashare("runs", "PSGA-RK-0001", "--json").output)
+    assert [(r["batch"], r["outcome"], r["rows_accepted"], r["version"]) for r in records] == [
+        (2, "quarantined", 0, None),
+        (1, "published", 520, 1),
+    ]
+    assert records[1]["quality_success"] is True and records[1]["trigger"].startswith("cli:")
+    assert "batch 2: schema drift" in datashare("runs").output
+
+    assert "1 quarantined batch(es)" in datashare("quarantine", "list").output
+    datashare("quarantine", "discard", "2", "--reason", "wrong file uploaded")
+    assert "0 quarantined batch(es)" in datashare("quarantine", "list").output
+    assert json.loads(datashare("runs", "--json", "--limit", "1").output)[0]["decided_by"].startswith("cli:")

@@ -22,7 +22,7 @@ from catalog.db import utcnow
 from catalog.departments.models import SourceSystem
 from catalog.errors import DomainError, InvalidTransition, NotFound
 from catalog.ingest import quality
-from catalog.ingest.conform import conform
+from catalog.ingest.conform import ConformedChunk, conform
 from catalog.ingest.decode import decode_export
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
 from catalog.ingest.publish import DEFAULT_RETENTION_DAYS, VersionWriter, prune_versions
@@ -101,8 +101,9 @@ def _ingest_new_export(
     validator: quality.BatchValidator | None = None
     try:
         with session.begin_nested():  # anything that fails rolls the staged version back to here
+            chunks = conform(_read_table(session, stored.id, data, file_name), fields)  # bad columns fail here
             validator = quality.BatchValidator(fields, floor)
-            writer = _stage(session, stored.id, fields, _read_table(session, stored.id, data, file_name), validator)
+            writer = _stage(session, stored.id, fields, chunks, validator)
             report = validator.finish()
             dropped = _rows_to_drop(report, policy, validator.rows_read)
             if dropped and validator.rows_read - len(dropped) < floor:
@@ -138,7 +139,7 @@ def _stage(
     session: Session,
     item_id: int,
     fields: Sequence[FieldDeclaration],
-    table: RawTable,
+    chunks: Iterator[ConformedChunk],
     validator: quality.BatchValidator | None,
 ) -> VersionWriter:
     """Conform, validate and write the export chunk by chunk into the item's next version table.
@@ -150,7 +151,7 @@ def _stage(
     writer = VersionWriter(session, item_id, fields)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool:
         written: Future[None] | None = None
-        for chunk in _prefetched(conform(table, fields)):
+        for chunk in _prefetched(chunks):
             if written is not None:
                 written.result()  # one chunk in flight: the session's connection is used by one thread at a time
             leave_out = chunk.rejected_rows if validator is None else None
@@ -187,8 +188,9 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
             f"version {newer} of {item_code} was published after batch {batch_id}; releasing it would replace newer "
             "data (use --force if that is intended)"
         )
+    fields = stored.declaration.fields
     table = _read_table(session, stored.id, Path(raw.stored_path).read_bytes(), raw.file_name)
-    version = _stage(session, stored.id, stored.declaration.fields, table, validator=None).finish()
+    version = _stage(session, stored.id, fields, conform(table, fields), validator=None).finish()
     _decide(batch, "released", actor, reason)
     batch.version_id, batch.rows_accepted = version.id, version.row_count
     batch.rows_rejected = batch.rows_read - version.row_count
@@ -205,18 +207,49 @@ def discard_batch(session: Session, batch_id: int, actor: str, reason: str) -> I
 
 
 def quarantined_batches(session: Session, item_code: str | None = None) -> list[dict[str, Any]]:
+    """Batches waiting for an operator's release or discard, oldest first."""
+    return run_records(session, item_code, outcome="quarantined", newest_first=False)
+
+
+def run_records(
+    session: Session,
+    item_code: str | None = None,
+    *,
+    outcome: str | None = None,
+    limit: int | None = None,
+    newest_first: bool = True,
+) -> list[dict[str, Any]]:
+    """The record of each ingestion run: outcome, trigger, timings, row counts, version, reasons."""
     statement = (
-        select(IngestBatch, CatalogItem.code)
+        select(IngestBatch, CatalogItem.code, ItemVersion.number)
         .join(CatalogItem, IngestBatch.item_id == CatalogItem.id)
-        .where(IngestBatch.outcome == "quarantined")
-        .order_by(IngestBatch.id)
+        .outerjoin(ItemVersion, IngestBatch.version_id == ItemVersion.id)
+        .order_by(IngestBatch.id.desc() if newest_first else IngestBatch.id)
+        .limit(limit)
     )
     if item_code is not None:
         statement = statement.where(CatalogItem.code == item_code)
-    return [
-        {"batch": batch.id, "item": code, "started_at": batch.started_at.isoformat(), "reasons": batch.reasons}
-        for batch, code in session.execute(statement)
-    ]
+    if outcome is not None:
+        statement = statement.where(IngestBatch.outcome == outcome)
+    return [_run_record(batch, code, version) for batch, code, version in session.execute(statement)]
+
+
+def _run_record(batch: IngestBatch, item_code: str, version: int | None) -> dict[str, Any]:
+    return {
+        "batch": batch.id,
+        "item": item_code,
+        "outcome": batch.outcome,
+        "trigger": batch.trigger,
+        "started_at": batch.started_at.isoformat(),
+        "seconds": round((batch.finished_at - batch.started_at).total_seconds(), 3),
+        "rows_read": batch.rows_read,
+        "rows_accepted": batch.rows_accepted,
+        "rows_rejected": batch.rows_rejected,
+        "version": version,
+        "quality_success": batch.report.get("success") if batch.report else None,
+        "reasons": batch.reasons,
+        "decided_by": batch.decided_by,
+    }
 
 
 def _quarantined(session: Session, batch_id: int, reason: str) -> tuple[IngestBatch, RawExport, str]:
