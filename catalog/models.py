@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 def import_all_models() -> None:
+    import catalog.access.models
+    import catalog.audit.models
     import catalog.classification.models
     import catalog.departments.models
     import catalog.ingest.models
-    import catalog.items.models  # noqa: F401
+    import catalog.items.models
+    import catalog.subscriptions.models  # noqa: F401

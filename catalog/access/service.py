@@ -1,0 +1,184 @@
+"""Principals: department users (argon2id passwords, short-lived signed access tokens) and department systems
+(machine tokens: random, shown once, stored as SHA-256, expiring, revocable)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from pwdlib import PasswordHash
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.access import policy
+from catalog.access.models import MachineToken, UserAccount
+from catalog.db import utcnow
+from catalog.departments.models import Department
+from catalog.errors import Conflict, DomainError, NotFound
+
+ACCESS_TOKEN_MINUTES = 30
+TOKEN_PREFIX = "dst_"  # machine tokens start with it, so a leaked one is easy to recognise in logs and scanners
+MAX_TOKEN_DAYS = 366
+ALGORITHM = "HS256"
+_passwords = PasswordHash.recommended()  # argon2id
+_UNKNOWN_USER_HASH = _passwords.hash("no such user: the same work as a wrong password")
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+
+
+class UnknownDepartment(NotFound):
+    code = "department_not_found"
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+
+
+class UserExists(Conflict):
+    code = "user_exists"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a user or a department system, and their department (None: anonymous)."""
+
+    subject: str  # user:<username>, token:<id>, or anonymous
+    department: str | None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.department is None
+
+
+ANONYMOUS = Principal("anonymous", None)
+
+
+def create_user(
+    session: Session, department: str, username: str, display_name: str, password: str, roles: list[str]
+) -> UserAccount:
+    if session.scalar(select(UserAccount.id).where(UserAccount.username == username)) is not None:
+        raise UserExists(f"user {username} exists")
+    if len(password) < 12:
+        raise InvalidCredentials("a password has at least 12 characters")
+    user = UserAccount(
+        department_id=_department_id(session, department),
+        username=username,
+        display_name=display_name,
+        password_hash=_passwords.hash(password),
+    )
+    session.add(user)
+    session.flush()
+    for role in roles:
+        policy.grant_role(session, f"user:{username}", role, department)
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> Principal:
+    """The user's principal if the password is right; the same error (and about the same time) otherwise."""
+    row = session.execute(
+        select(UserAccount, Department.code)
+        .join(Department, UserAccount.department_id == Department.id)
+        .where(UserAccount.username == username)
+    ).one_or_none()
+    if row is None:
+        _passwords.verify(password, _UNKNOWN_USER_HASH)
+        raise InvalidCredentials("unknown user or wrong password")
+    user, department = row
+    if not _passwords.verify(password, user.password_hash) or not user.active:
+        raise InvalidCredentials("unknown user or wrong password")
+    return Principal(f"user:{user.username}", department)
+
+
+def issue_access_token(principal: Principal, secret: str, minutes: int = ACCESS_TOKEN_MINUTES) -> tuple[str, int]:
+    """A signed, short-lived access token for a signed-in user, and its lifetime in seconds."""
+    now = utcnow()
+    claims = {
+        "sub": principal.subject,
+        "dep": principal.department,
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), minutes * 60
+
+
+def principal_from_access_token(session: Session, token: str, secret: str) -> Principal:
+    try:
+        claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+    except jwt.PyJWTError:
+        raise InvalidCredentials("the access token is invalid or has expired") from None
+    username = str(claims["sub"]).removeprefix("user:")
+    active = session.scalar(select(UserAccount.active).where(UserAccount.username == username))
+    if not active:  # deactivated (or removed) since the token was issued
+        raise InvalidCredentials("the access token's user is no longer active")
+    return Principal(str(claims["sub"]), claims.get("dep"))
+
+
+def create_machine_token(
+    session: Session, department: str, name: str, days: int, created_by: str
+) -> tuple[MachineToken, str]:
+    """A new token for a department's system, and its secret (shown once: only its hash is kept)."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise DomainError(f"a token lives 1 to {MAX_TOKEN_DAYS} days")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = MachineToken(
+        department_id=_department_id(session, department),
+        name=name,
+        token_hash=_digest(secret),
+        prefix=secret[: len(TOKEN_PREFIX) + 6],
+        created_by=created_by,
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    session.add(token)
+    session.flush()
+    policy.grant_role(session, f"token:{token.id}", "system", department)
+    return token, secret
+
+
+def principal_from_machine_token(session: Session, secret: str) -> Principal:
+    row = session.execute(
+        select(MachineToken, Department.code)
+        .join(Department, MachineToken.department_id == Department.id)
+        .where(MachineToken.token_hash == _digest(secret))
+    ).one_or_none()
+    if row is None:
+        raise InvalidCredentials("unknown token")
+    token, department = row
+    if token.revoked_at is not None or token.expires_at <= utcnow():
+        raise InvalidCredentials("the token has been revoked or has expired")
+    return Principal(f"token:{token.id}", department)
+
+
+def revoke_machine_token(session: Session, token_id: int, department: str, revoked_by: str) -> MachineToken:
+    token = session.scalar(
+        select(MachineToken)
+        .join(Department, MachineToken.department_id == Department.id)
+        .where(MachineToken.id == token_id, Department.code == department)
+    )
+    if token is None:
+        raise TokenNotFound(f"token {token_id} does not exist in department {department}")
+    if token.revoked_at is None:
+        token.revoked_at, token.revoked_by = utcnow(), revoked_by
+        policy.revoke_roles(session, f"token:{token.id}")
+    session.flush()
+    return token
+
+
+def is_machine_token(credential: str) -> bool:
+    return credential.startswith(TOKEN_PREFIX)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _department_id(session: Session, code: str) -> int:
+    department_id = session.scalar(select(Department.id).where(Department.code == code))
+    if department_id is None:
+        raise UnknownDepartment(f"department {code} does not exist")
+    return department_id

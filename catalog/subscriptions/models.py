@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from catalog.db import Base, UTCDateTime, utcnow
+
+
+class Subscription(Base):
+    """A consumer department's request for an item's fields, and what became of it.
+
+    States: requested -> provider_approved -> active (conditional items at or above the officer level need
+    both approvals), requested -> active (unconditional items at or below the automatic level, or a
+    conditional item below the officer level once its provider approves), requested | provider_approved ->
+    rejected, active -> revoked | expired.
+    """
+
+    __tablename__ = "subscription"
+    __table_args__ = (
+        Index("ix_subscription_consumer_item_status", "consumer_department_id", "item_id", "status"),
+        Index("ix_subscription_status_expires_at", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("catalog_item.id", ondelete="CASCADE"))
+    consumer_department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(24))
+    fields: Mapped[list[str]] = mapped_column(JSON)  # the field names asked for (and, once active, granted)
+    approved_level: Mapped[int | None] = mapped_column(Integer)  # fields above it are masked
+    purpose: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    period_days: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    provider_decided_by: Mapped[str | None] = mapped_column(String(200))
+    provider_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    officer_decided_by: Mapped[str | None] = mapped_column(String(200))
+    officer_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(200))  # who rejected or revoked it
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected or revoked
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

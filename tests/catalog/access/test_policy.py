@@ -1,0 +1,111 @@
+"""Truth tables over the real policies/ files: every role against every object and action, in its own
+department, in another department, and everywhere; and policy changes reaching every enforcer at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from catalog.access.policy import PolicyEnforcer, grant_role, revoke_roles, seed_permissions
+from catalog.db import make_engine, session_scope
+from tests.catalog.helpers import import_demo
+
+SUBJECTS = {
+    "user:steward-psga": ("steward", "psga"),
+    "user:user-zsj": ("user", "zsj"),
+    "token:1": ("system", "zsj"),
+    "user:officer": ("data_officer", "*"),
+    "user:ops": ("ops", "*"),
+    "user:admin": ("platform_admin", "*"),
+}
+ACTIONS = [
+    ("catalog", "read"), ("item", "register"), ("item", "update"), ("item", "transition"),
+    ("subscription", "request"), ("subscription", "decide"), ("subscription", "decide_officer"),
+    ("subscription", "revoke"), ("subscription", "read"), ("data", "read"), ("token", "manage"),
+    ("audit", "read"), ("runs", "read"), ("runs", "operate"), ("users", "manage"),
+]  # fmt: skip
+# What each role may do (in its own department for department roles, anywhere for global ones).
+ALLOWED = {
+    "steward": {
+        ("catalog", "read"), ("item", "register"), ("item", "update"), ("item", "transition"),
+        ("subscription", "request"), ("subscription", "decide"), ("subscription", "revoke"),
+        ("subscription", "read"), ("data", "read"), ("token", "manage"),
+    },
+    "user": {("catalog", "read"), ("subscription", "request"), ("subscription", "read"),
+             ("subscription", "revoke"), ("data", "read")},
+    "system": {("catalog", "read"), ("data", "read")},
+    "data_officer": {("catalog", "read"), ("subscription", "decide_officer"), ("subscription", "revoke"),
+                     ("subscription", "read"), ("audit", "read")},
+    "ops": {("catalog", "read"), ("runs", "read"), ("runs", "operate")},
+    "platform_admin": {("catalog", "read"), ("audit", "read"), ("users", "manage"), ("token", "manage")},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def policy_engine(backend: str, database_factory: Any) -> Iterator[Engine]:
+    engine = make_engine(database_factory(backend))
+    with session_scope(engine) as session:
+        import_demo(session)
+        for subject, (role, department) in SUBJECTS.items():
+            grant_role(session, subject, role, department)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def enforcer(policy_engine: Engine) -> PolicyEnforcer:
+    enforcer = PolicyEnforcer()
+    with Session(policy_engine) as session:
+        enforcer.refresh(session)
+    return enforcer
+
+
+def test_the_seed_file_names_only_known_roles() -> None:
+    assert {role for role, _, _ in seed_permissions()} == set(ALLOWED)
+
+
+@pytest.mark.parametrize("subject", list(SUBJECTS))
+@pytest.mark.parametrize("department", ["psga", "zsj", "wjj"])
+def test_truth_table(enforcer: PolicyEnforcer, subject: str, department: str) -> None:
+    role, home = SUBJECTS[subject]
+    for obj, action in ACTIONS:
+        expected = (obj, action) in ALLOWED[role] and home in ("*", department)
+        assert enforcer.allows(subject, department, obj, action) is expected, (subject, department, obj, action)
+
+
+def test_anonymous_and_unknown_subjects_may_do_nothing(enforcer: PolicyEnforcer) -> None:
+    for subject in ("anonymous", "user:nobody", "token:999"):
+        for obj, action in ACTIONS:
+            assert not enforcer.allows(subject, "psga", obj, action)
+
+
+def test_a_grant_and_a_revocation_reach_every_enforcer_at_once(policy_engine: Engine) -> None:
+    first, second = PolicyEnforcer(), PolicyEnforcer()  # as in two API processes
+    for enforcer in (first, second):
+        with Session(policy_engine) as session:
+            enforcer.refresh(session)
+        assert not enforcer.allows("user:new-steward", "wjj", "item", "update")
+
+    with session_scope(policy_engine) as session:
+        grant_role(session, "user:new-steward", "steward", "wjj")
+    for enforcer in (first, second):
+        with Session(policy_engine) as session:
+            enforcer.refresh(session)
+        assert enforcer.allows("user:new-steward", "wjj", "item", "update")
+        assert not enforcer.allows("user:new-steward", "psga", "item", "update")
+
+    with session_scope(policy_engine) as session:
+        revoke_roles(session, "user:new-steward")
+    for enforcer in (first, second):
+        with Session(policy_engine) as session:
+            enforcer.refresh(session)
+        assert not enforcer.allows("user:new-steward", "wjj", "item", "update")
+
+
+def test_an_unknown_role_is_refused(session: Session) -> None:
+    with pytest.raises(ValueError, match="unknown role 'superuser'"):
+        grant_role(session, "user:x", "superuser", "psga")
