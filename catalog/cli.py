@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
+from catalog.access.demo import seed_demo_principals
 from catalog.db import make_engine, session_scope
 from catalog.declarations import service as declarations
 from catalog.errors import DomainError
@@ -391,8 +392,10 @@ def demo(
     catalog_import(DEMO_CATALOG, actor="demo")
     with unit_of_work() as session:
         copied = _fill_drop_folders(session, samples, settings.resolved_data_dir)
+        credentials = seed_demo_principals(session, settings.resolved_data_dir)
         _print_page(items.search(session, SearchQuery(page_size=100)))
     out.print(f"Sample exports placed in drop folders: {copied}.")
+    out.print(f"Demo users' passwords and the departments' machine tokens: {credentials}")
     out.print(f"Data folder: {settings.resolved_data_dir}. Try: datashare catalog search 人口")
 
 

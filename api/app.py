@@ -1,0 +1,89 @@
+"""The FastAPI application: ``uvicorn --factory api.app:create_app`` (settings from the environment)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import problems
+from api.deps import Platform
+from api.routers import auth, items
+from catalog.db import make_engine
+from catalog.settings import Settings, get_settings
+
+MAX_BODY_BYTES = 1 << 20  # a catalog item declaration with hundreds of fields fits with room to spare
+
+
+class BodySizeLimit:
+    """Refuses request bodies over the cap (declared or streamed) with 413, before the endpoint reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise problems.ApiProblem(
+                    413, "request_too_large", f"request bodies are limited to {self.max_bytes} bytes"
+                )
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problems.problem(413, "request_too_large", self._limit(), scope.get("path", ""))
+        await response(scope, receive, send)
+
+    def _limit(self) -> str:
+        return f"request bodies are limited to {self.max_bytes} bytes"
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}}
+    for status in (401, 403, 404, 422, 429)
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        app.state.platform = Platform(engine=engine, settings=settings)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="datashare",
+        summary="Government data sharing: catalog, subscriptions and masked data delivery.",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    problems.install(app)
+    app.include_router(auth.router)
+    app.include_router(items.router)
+    app.add_middleware(BodySizeLimit)
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,136 @@
+"""Request dependencies: the unit of work, who is asking, and what the policy lets them do."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from api.problems import ApiProblem, forbidden, unauthenticated
+from catalog.access.policy import PolicyEnforcer
+from catalog.access.service import (
+    ANONYMOUS,
+    Principal,
+    is_machine_token,
+    principal_from_access_token,
+    principal_from_machine_token,
+)
+from catalog.audit import service as audit
+from catalog.db import session_scope
+from catalog.settings import Settings
+
+
+class RateLimiter:
+    """A token bucket per principal (per client address when anonymous), in this process."""
+
+    def __init__(self, per_second: float, burst: int) -> None:
+        self._rate, self._burst = per_second, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 if the request may go ahead, else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self._burst), now))
+            tokens = min(float(self._burst), tokens + (now - last) * self._rate)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self._rate
+
+
+@dataclass
+class Platform:
+    """What every request shares: set up once per API process."""
+
+    engine: Engine
+    settings: Settings
+    enforcer: PolicyEnforcer = field(default_factory=PolicyEnforcer)
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(per_second=50, burst=100))
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def get_session(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[Session]:
+    """One transaction per request: committed when the endpoint returns, rolled back when it raises."""
+    with session_scope(platform.engine) as session:
+        yield session
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_principal(request: Request, session: SessionDep, platform: PlatformDep) -> Principal:
+    header = request.headers.get("authorization")
+    if header is None:
+        principal = ANONYMOUS
+    else:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise unauthenticated("send the access token or machine token as 'Authorization: Bearer <token>'")
+        credential = credential.strip()
+        secret = platform.settings.secret_key.get_secret_value()
+        if is_machine_token(credential):
+            principal = principal_from_machine_token(session, credential)
+        else:
+            principal = principal_from_access_token(session, credential, secret)
+    client = request.client.host if request.client else "unknown"
+    wait = platform.limiter.take(principal.subject if not principal.anonymous else f"anonymous@{client}")
+    if wait:
+        raise ApiProblem(429, "rate_limited", "too many requests; slow down", {"Retry-After": str(int(wait) + 1)})
+    platform.enforcer.refresh(session)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The caller and the policy: ``require`` raises 401 for the anonymous, 403 for the not allowed.
+
+    A refusal is audited alone: whatever the request had done is rolled back, the audit event is committed,
+    then the error is raised (a second connection would wait on SQLite's write lock held by this one)."""
+
+    principal: Principal
+    platform: Platform
+    session: Session
+
+    def allows(self, department: str, obj: str, action: str) -> bool:
+        subject = self.principal.subject
+        return not self.principal.anonymous and self.platform.enforcer.allows(subject, department, obj, action)
+
+    def require(self, department: str, obj: str, action: str, item_code: str | None = None) -> None:
+        if self.allows(department, obj, action):
+            return
+        self.refused(f"{obj}.{action}", item_code=item_code, on_behalf_of=department)
+        raise unauthenticated() if self.principal.anonymous else forbidden()
+
+    def refused(self, action: str, **detail: Any) -> None:
+        self.session.rollback()
+        audit.record(self.session, self.principal.subject, self.principal.department, action, "denied", **detail)
+        self.session.commit()
+
+    def signed_in(self) -> Principal:
+        if self.principal.anonymous:
+            raise unauthenticated()
+        return self.principal
+
+
+def get_guard(principal: PrincipalDep, platform: PlatformDep, session: SessionDep) -> Guard:
+    return Guard(principal, platform, session)
+
+
+GuardDep = Annotated[Guard, Depends(get_guard)]

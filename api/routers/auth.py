@@ -1,0 +1,103 @@
+"""Signing in, and machine tokens for a department's systems."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from api.deps import GuardDep, PlatformDep, SessionDep
+from catalog.access import service
+from catalog.access.models import MachineToken
+from catalog.audit import service as audit
+from catalog.departments.models import Department
+
+router = APIRouter(tags=["auth"])
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    department: str | None
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    days: int = Field(default=90, ge=1, le=service.MAX_TOKEN_DAYS)
+
+
+class TokenRead(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenRead):
+    token: str = Field(description="The secret: shown this once, never stored.")
+
+
+@router.post("/auth/login", response_model=AccessToken)
+def login(body: LoginRequest, session: SessionDep, platform: PlatformDep) -> AccessToken:
+    try:
+        principal = service.authenticate(session, body.username, body.password)
+    except service.InvalidCredentials:
+        audit.record(session, f"user:{body.username}", None, "login", "denied")
+        session.commit()  # the refusal stays on record; the error then rolls back nothing else
+        raise
+    audit.record(session, principal.subject, principal.department, "login", "done")
+    token, lifetime = service.issue_access_token(principal, platform.settings.secret_key.get_secret_value())
+    return AccessToken(access_token=token, expires_in=lifetime, department=principal.department)
+
+
+@router.post("/departments/{department}/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
+def create_token(department: str, body: TokenCreate, session: SessionDep, guard: GuardDep) -> TokenCreated:
+    guard.require(department, "token", "manage")
+    token, secret = service.create_machine_token(session, department, body.name, body.days, guard.principal.subject)
+    audit.record(session, guard.principal.subject, guard.principal.department, "token.create", "done",
+                 on_behalf_of=department, token_id=token.id)  # fmt: skip
+    return TokenCreated(token=secret, **_read(token).model_dump())
+
+
+@router.get("/departments/{department}/tokens", response_model=list[TokenRead])
+def list_tokens(department: str, session: SessionDep, guard: GuardDep) -> list[TokenRead]:
+    guard.require(department, "token", "manage")
+    tokens = session.scalars(
+        select(MachineToken)
+        .join(Department, MachineToken.department_id == Department.id)
+        .where(Department.code == department)
+        .order_by(MachineToken.id)
+    )
+    return [_read(token) for token in tokens]
+
+
+@router.delete("/departments/{department}/tokens/{token_id}", response_model=TokenRead)
+def revoke_token(department: str, token_id: int, session: SessionDep, guard: GuardDep) -> TokenRead:
+    guard.require(department, "token", "manage")
+    token = service.revoke_machine_token(session, token_id, department, guard.principal.subject)
+    audit.record(session, guard.principal.subject, guard.principal.department, "token.revoke", "done",
+                 on_behalf_of=department, token_id=token.id)  # fmt: skip
+    return _read(token)
+
+
+def _read(token: MachineToken) -> TokenRead:
+    return TokenRead(
+        id=token.id,
+        name=token.name,
+        prefix=token.prefix,
+        created_by=token.created_by,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+    )
