@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.deps import Platform
-from api.routers import auth, items
+from api.routers import auth, items, subscriptions
 from catalog.db import make_engine
 from catalog.settings import Settings, get_settings
 
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(auth.router)
     app.include_router(items.router)
+    app.include_router(subscriptions.router)
     app.add_middleware(BodySizeLimit)
 
     @app.get("/health", tags=["ops"])

@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     secret_key: SecretStr = SecretStr(LOCAL_ONLY_SECRET)
+    # Subscriptions: unconditional items whose requested fields are at or below this level are approved at once;
+    # requests reaching officer_level also need a data officer; no subscription runs longer than max days.
+    auto_approve_max_level: int = 2
+    officer_level: int = 3
+    max_subscription_days: int = 366
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> Settings:

@@ -1,5 +1,5 @@
-"""The ingestion DAGs: integrity over Airflow's DagBag, and real dag.test() runs of every sample export
-on SQLite and PostgreSQL."""
+"""The platform's DAGs: integrity over Airflow's DagBag, real dag.test() runs of every sample export and of
+the subscription expiry, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from catalog.settings import get_settings
 from tests.dags.conftest import DAGS
 
 EXPECTED_DAGS = ["ingest_psga_rk_0001", "ingest_scjg_fr_0001", "ingest_zsj_ms_0001"]
+OTHER_DAGS = ["expire_subscriptions"]
 
 
 @pytest.fixture
@@ -45,13 +46,15 @@ def test_every_dag_loads_with_retries_tags_and_docs(platform: str, airflow_db: P
     bag = dagbag()
 
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == set(EXPECTED_DAGS)
+    assert set(bag.dag_ids) == set(EXPECTED_DAGS + OTHER_DAGS)
     for dag_id in bag.dag_ids:
         dag = bag.get_dag(dag_id)
-        assert {"datashare", "ingest"} <= set(dag.tags)
-        assert dag.doc_md
+        assert "datashare" in dag.tags and dag.doc_md
         assert dag.max_active_runs == 1 and not dag.catchup
         assert all(task.retries >= 1 for task in dag.tasks)
+    for dag_id in EXPECTED_DAGS:
+        dag = bag.get_dag(dag_id)
+        assert "ingest" in dag.tags
         assert [task.task_id for task in dag.tasks] == ["ingest"]
         assert [outlet.uri for outlet in dag.tasks[0].outlets] == [
             f"datashare://items/{dag_id[7:].upper().replace('_', '-')}"
@@ -68,18 +71,17 @@ def test_parsing_imports_nothing_heavy(platform: str) -> None:
         "heavy = [m for m in ('pandas', 'great_expectations', 'catalog', 'psycopg') if m in sys.modules]; "
         "print(heavy)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(DAGS / "ingest_items.py")], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    for dag_file in sorted(DAGS.glob("*.py")):
+        result = subprocess.run([sys.executable, "-c", code, str(dag_file)], capture_output=True, text=True, check=True)
+        assert result.stdout.strip().splitlines()[-1] == "[]", dag_file.name
 
 
-def test_a_dag_without_manifest_defines_nothing(
+def test_without_a_manifest_there_are_no_ingestion_dags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: Path
 ) -> None:
     monkeypatch.setenv("DATASHARE_DATA_DIR", str(tmp_path / "empty"))
     bag = dagbag()
-    assert bag.import_errors == {} and bag.dag_ids == []
+    assert bag.import_errors == {} and bag.dag_ids == OTHER_DAGS
 
 
 def test_every_sample_publishes_through_a_real_dag_run(platform: str, airflow_db: Path) -> None:
@@ -130,3 +132,32 @@ def asset_events() -> dict[str, int]:
             .group_by(AssetModel.uri)
         ).all()
     return {uri: count for uri, count in rows}
+
+
+def test_the_expiry_dag_ends_subscriptions_whose_period_is_over(platform: str, airflow_db: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from catalog.access.service import Principal
+    from catalog.db import utcnow
+    from catalog.subscriptions import service
+    from catalog.subscriptions.models import Subscription
+
+    rules = service.Rules(2, 3, 366)
+    request = service.SubscriptionCreate(
+        item="SCJG-FR-0001", fields=["企业名称"], purpose="核对企业信息", legal_basis="数据条例", period_days=30
+    )
+    engine = make_engine(platform)
+    with session_scope(engine) as session:
+        created = service.request(session, rules, request, Principal("user:tester", "zsj"))
+        session.execute(
+            update(Subscription).where(Subscription.id == created.id).values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+
+    run = dagbag().get_dag("expire_subscriptions").test()
+
+    assert str(run.state) in ("success", "DagRunState.SUCCESS")
+    with session_scope(engine) as session:
+        assert service.read(session, rules, created.id).status is service.SubscriptionStatus.EXPIRED
+    engine.dispose()

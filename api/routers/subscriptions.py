@@ -1,0 +1,104 @@
+"""The subscription workflow over HTTP: consumers request, providers' stewards and data officers decide, any of
+the three may revoke. A subscription is visible to its two departments and to officers; to others it is 404."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from api.deps import GuardDep, PlatformDep, SessionDep
+from catalog.subscriptions import service
+from catalog.subscriptions.service import Rules, SubscriptionCreate, SubscriptionRead, SubscriptionStatus
+
+router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
+EVERYWHERE = "*"
+
+
+class Decision(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def rules_of(platform: PlatformDep) -> Rules:
+    settings = platform.settings
+    return Rules(settings.auto_approve_max_level, settings.officer_level, settings.max_subscription_days)
+
+
+@router.post("", response_model=SubscriptionRead, status_code=status.HTTP_201_CREATED)
+def request(body: SubscriptionCreate, session: SessionDep, guard: GuardDep, platform: PlatformDep) -> SubscriptionRead:
+    principal = guard.signed_in()
+    guard.require(str(principal.department), "subscription", "request", item_code=body.item)
+    return service.request(session, rules_of(platform), body, principal)
+
+
+@router.get("", response_model=list[SubscriptionRead])
+def listing(
+    session: SessionDep,
+    guard: GuardDep,
+    platform: PlatformDep,
+    status: SubscriptionStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[SubscriptionRead]:
+    """Officers see every subscription; others those their department requested or provides."""
+    principal = guard.signed_in()
+    if guard.allows(EVERYWHERE, "subscription", "decide_officer"):
+        return service.listing(session, rules_of(platform), None, status, limit)
+    guard.require(str(principal.department), "subscription", "read")
+    return service.listing(session, rules_of(platform), principal.department, status, limit)
+
+
+@router.get("/{subscription_id}", response_model=SubscriptionRead)
+def read(subscription_id: int, session: SessionDep, guard: GuardDep, platform: PlatformDep) -> SubscriptionRead:
+    _visible(subscription_id, session, guard)
+    return service.read(session, rules_of(platform), subscription_id)
+
+
+@router.post("/{subscription_id}/approve", response_model=SubscriptionRead)
+def approve(subscription_id: int, session: SessionDep, guard: GuardDep, platform: PlatformDep) -> SubscriptionRead:
+    """The provider's steward approves a request; a data officer then approves one that needs it."""
+    parties = _visible(subscription_id, session, guard)
+    rules = rules_of(platform)
+    current = service.read(session, rules, subscription_id).status
+    as_officer = current is SubscriptionStatus.PROVIDER_APPROVED
+    if current is SubscriptionStatus.REQUESTED or as_officer:
+        guard.require(parties.provider, "subscription", "decide_officer" if as_officer else "decide")
+    else:  # nothing left to approve: a decider learns why (409); anyone else is refused
+        _require_decider(parties, guard)
+    return service.approve(session, rules, subscription_id, guard.principal, as_officer)
+
+
+@router.post("/{subscription_id}/reject", response_model=SubscriptionRead)
+def reject(
+    subscription_id: int, body: Decision, session: SessionDep, guard: GuardDep, platform: PlatformDep
+) -> SubscriptionRead:
+    _require_decider(_visible(subscription_id, session, guard), guard)
+    return service.reject(session, rules_of(platform), subscription_id, guard.principal, body.reason)
+
+
+@router.post("/{subscription_id}/revoke", response_model=SubscriptionRead)
+def revoke(
+    subscription_id: int, body: Decision, session: SessionDep, guard: GuardDep, platform: PlatformDep
+) -> SubscriptionRead:
+    """The provider's steward, a data officer, or the consumer department ends an active subscription."""
+    parties = _visible(subscription_id, session, guard)
+    if not guard.allows(parties.consumer, "subscription", "revoke"):
+        guard.require(parties.provider, "subscription", "revoke")
+    return service.revoke(session, rules_of(platform), subscription_id, guard.principal, body.reason)
+
+
+def _require_decider(parties: service.Parties, guard: GuardDep) -> None:
+    if not guard.allows(parties.provider, "subscription", "decide_officer"):
+        guard.require(parties.provider, "subscription", "decide")
+
+
+def _visible(subscription_id: int, session: SessionDep, guard: GuardDep) -> service.Parties:
+    """The subscription's departments, if the caller may know it exists (else 404, as if it did not)."""
+    principal = guard.signed_in()
+    parties = service.parties(session, subscription_id)
+    own = principal.department in (parties.consumer, parties.provider)
+    if (own and guard.allows(str(principal.department), "subscription", "read")) or guard.allows(
+        EVERYWHERE, "subscription", "decide_officer"
+    ):
+        return parties
+    raise service.SubscriptionNotFound(f"subscription {subscription_id} does not exist")

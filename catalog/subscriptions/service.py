@@ -1,0 +1,394 @@
+"""The subscription workflow: a consumer department asks for an item's fields; the rules decide who approves.
+
+* not-shared items cannot be requested; only published items can;
+* an unconditional item whose requested fields are all at or below ``auto_approve_max_level`` is active at once;
+* anything else needs the provider's steward, and requests reaching ``officer_level`` a data officer after them;
+* rejected (with a reason) while pending; revoked (with a reason) while active, by the provider, an officer or
+  the consumer; expired when its period ends (reads check the end themselves; a scheduled task records it).
+
+Every change is a compare-and-set on the status, so two decisions racing leave one consistent state, and is
+audited in the same transaction. Who may act is the policy's business (the API checks it); this module checks
+what may happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.orm import Session
+
+from catalog.access.service import Principal
+from catalog.audit import service as audit
+from catalog.db import utcnow
+from catalog.departments.models import Department
+from catalog.errors import Conflict, DomainError, InvalidTransition, NotFound
+from catalog.items import repository as items_repository
+from catalog.items.errors import ItemNotFound
+from catalog.items.models import CatalogItem
+from catalog.items.schemas import ItemStatus, SharingType
+from catalog.subscriptions.models import Subscription
+
+
+class SubscriptionStatus(StrEnum):
+    REQUESTED = "requested"
+    PROVIDER_APPROVED = "provider_approved"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+SCHEDULER = Principal("scheduler", None)
+OPEN = (SubscriptionStatus.REQUESTED, SubscriptionStatus.PROVIDER_APPROVED, SubscriptionStatus.ACTIVE)
+
+
+class SubscriptionNotFound(NotFound):
+    code = "subscription_not_found"
+
+
+class ItemNotShared(DomainError):
+    code = "item_not_shared"
+
+
+class SubscriptionExists(Conflict):
+    code = "subscription_exists"
+
+
+class IllegalSubscriptionChange(InvalidTransition):
+    code = "illegal_subscription_change"
+
+
+class InvalidRequest(DomainError):
+    code = "invalid_subscription_request"
+
+
+class SubscriptionCreate(BaseModel):
+    item: str = Field(min_length=1, max_length=64)
+    fields: list[str] = Field(min_length=1, max_length=500)
+    purpose: str = Field(min_length=4, max_length=2000)
+    legal_basis: str = Field(min_length=4, max_length=2000)
+    period_days: int = Field(ge=1, le=3660)
+
+    @field_validator("fields")
+    @classmethod
+    def _distinct(cls, fields: list[str]) -> list[str]:
+        if len(set(fields)) != len(fields):
+            raise ValueError("a field is named twice")
+        return fields
+
+
+class SubscriptionRead(BaseModel):
+    id: int
+    item: str
+    provider: str
+    consumer: str
+    status: SubscriptionStatus
+    fields: list[str]
+    level: int = Field(description="The highest level among the requested fields when the request was made.")
+    approved_level: int | None
+    purpose: str
+    legal_basis: str
+    period_days: int
+    requested_by: str
+    requested_at: datetime
+    provider_decided_by: str | None
+    officer_decided_by: str | None
+    active_from: datetime | None
+    expires_at: datetime | None
+    ended_by: str | None
+    reason: str | None
+    needs_officer: bool
+
+
+@dataclass(frozen=True)
+class Rules:
+    auto_approve_max_level: int
+    officer_level: int
+    max_days: int
+
+
+@dataclass(frozen=True)
+class Parties:
+    """The departments a subscription concerns: who asks and who provides."""
+
+    consumer: str
+    provider: str
+
+
+def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Principal) -> SubscriptionRead:
+    consumer = str(actor.department)
+    stored = items_repository.get_by_code_or_raise(session, body.item)
+    item = stored.declaration
+    if item.sharing_type is SharingType.NOT_SHARED:
+        raise ItemNotShared(f"item {item.code} is not shared (不予共享): it cannot be subscribed to")
+    if stored.status is not ItemStatus.PUBLISHED:  # unpublished items are not the consumer's to know about
+        raise ItemNotFound(item.code)
+    if item.department == consumer:
+        raise InvalidRequest(
+            f"item {item.code} belongs to {consumer}: a department needs no subscription to its own data"
+        )
+    if body.period_days > rules.max_days:
+        raise InvalidRequest(f"a subscription runs at most {rules.max_days} days")
+    levels = {field.name: field.level for field in item.fields}
+    unknown = [name for name in body.fields if name not in levels]
+    if unknown:
+        raise InvalidRequest(f"item {item.code} has no field(s) {', '.join(unknown)}")
+    consumer_id = _department_id(session, consumer)
+    if session.scalar(_open_of(stored.id, consumer_id)) is not None:
+        raise SubscriptionExists(f"{consumer} already has an open subscription to {item.code}")
+    level = max(levels[name] for name in body.fields)
+    subscription = Subscription(
+        item_id=stored.id,
+        consumer_department_id=consumer_id,
+        status=SubscriptionStatus.REQUESTED,
+        fields=list(body.fields),
+        purpose=body.purpose,
+        legal_basis=body.legal_basis,
+        period_days=body.period_days,
+        requested_by=actor.subject,
+    )
+    session.add(subscription)
+    session.flush()
+    automatic = item.sharing_type is SharingType.UNCONDITIONAL and level <= rules.auto_approve_max_level
+    if automatic:
+        _activate(subscription, level)
+    _audit(session, subscription, actor, "subscription.request", item.code, automatic=automatic, level=level)
+    return read(session, rules, subscription.id)
+
+
+def approve(
+    session: Session, rules: Rules, subscription_id: int, actor: Principal, as_officer: bool
+) -> SubscriptionRead:
+    """The provider's approval of a request, or (as_officer) the officer's of a provider-approved one."""
+    current = read(session, rules, subscription_id)
+    if as_officer:
+        expected, target = SubscriptionStatus.PROVIDER_APPROVED, SubscriptionStatus.ACTIVE
+        decided = {"officer_decided_by": actor.subject, "officer_decided_at": utcnow()}
+    else:
+        expected = SubscriptionStatus.REQUESTED
+        target = SubscriptionStatus.PROVIDER_APPROVED if current.needs_officer else SubscriptionStatus.ACTIVE
+        decided = {"provider_decided_by": actor.subject, "provider_decided_at": utcnow()}
+    if current.status is not expected:
+        who = "an officer" if as_officer else "the provider"
+        raise IllegalSubscriptionChange(
+            f"subscription {subscription_id} is {current.status.value}: {who} cannot approve it"
+        )
+    values: dict[str, Any] = {"status": target, **decided}
+    if target is SubscriptionStatus.ACTIVE:
+        now = utcnow()
+        values |= {
+            "approved_level": current.level,
+            "active_from": now,
+            "expires_at": now + timedelta(days=current.period_days),
+        }
+    _change(session, subscription_id, expected, values)
+    action = "subscription.approve_officer" if as_officer else "subscription.approve_provider"
+    _audit(session, subscription_id, actor, action, current.item, to=target.value)
+    return read(session, rules, subscription_id)
+
+
+def reject(session: Session, rules: Rules, subscription_id: int, actor: Principal, reason: str) -> SubscriptionRead:
+    current = read(session, rules, subscription_id)
+    if current.status not in (SubscriptionStatus.REQUESTED, SubscriptionStatus.PROVIDER_APPROVED):
+        raise IllegalSubscriptionChange(
+            f"subscription {subscription_id} is {current.status.value}: it cannot be rejected"
+        )
+    _end(session, current, SubscriptionStatus.REJECTED, actor, reason)
+    return read(session, rules, subscription_id)
+
+
+def revoke(session: Session, rules: Rules, subscription_id: int, actor: Principal, reason: str) -> SubscriptionRead:
+    current = read(session, rules, subscription_id)
+    if current.status is not SubscriptionStatus.ACTIVE:
+        raise IllegalSubscriptionChange(
+            f"subscription {subscription_id} is {current.status.value}: only an active one can be revoked"
+        )
+    _end(session, current, SubscriptionStatus.REVOKED, actor, reason)
+    return read(session, rules, subscription_id)
+
+
+def expire_due(session: Session, now: datetime | None = None) -> list[int]:
+    """Mark active subscriptions whose period has ended as expired (the scheduled task); their ids."""
+    now = now or utcnow()
+    due = list(
+        session.scalars(
+            select(Subscription.id).where(
+                Subscription.status == SubscriptionStatus.ACTIVE, Subscription.expires_at <= now
+            )
+        )
+    )
+    expired = []
+    for subscription_id in due:
+        if _change(
+            session,
+            subscription_id,
+            SubscriptionStatus.ACTIVE,
+            {"status": SubscriptionStatus.EXPIRED, "ended_by": "scheduler", "ended_at": now},
+            strict=False,
+        ):
+            expired.append(subscription_id)
+            _audit(session, subscription_id, SCHEDULER, "subscription.expire", None)
+    return expired
+
+
+def parties(session: Session, subscription_id: int) -> Parties:
+    row = session.execute(
+        select(Department.code, CatalogItem.department_id)
+        .select_from(Subscription)
+        .join(Department, Subscription.consumer_department_id == Department.id)
+        .join(CatalogItem, Subscription.item_id == CatalogItem.id)
+        .where(Subscription.id == subscription_id)
+    ).one_or_none()
+    if row is None:
+        raise SubscriptionNotFound(f"subscription {subscription_id} does not exist")
+    provider = session.scalar(select(Department.code).where(Department.id == row[1]))
+    return Parties(consumer=row[0], provider=str(provider))
+
+
+def read(session: Session, rules: Rules, subscription_id: int) -> SubscriptionRead:
+    reads = _reads(session, rules, select(Subscription).where(Subscription.id == subscription_id))
+    if not reads:
+        raise SubscriptionNotFound(f"subscription {subscription_id} does not exist")
+    return reads[0]
+
+
+def listing(
+    session: Session, rules: Rules, department: str | None, status: SubscriptionStatus | None = None, limit: int = 100
+) -> list[SubscriptionRead]:
+    """Subscriptions a department takes part in, as consumer or provider (None: all of them), newest first."""
+    statement = select(Subscription).order_by(Subscription.id.desc()).limit(limit)
+    if department is not None:
+        department_id = _department_id(session, department)
+        provided = select(CatalogItem.id).where(CatalogItem.department_id == department_id)
+        statement = statement.where(
+            or_(Subscription.consumer_department_id == department_id, Subscription.item_id.in_(provided))
+        )
+    if status is not None:
+        statement = statement.where(Subscription.status == status)
+    return _reads(session, rules, statement)
+
+
+def active_for(session: Session, item_id: int, consumer: str, now: datetime | None = None) -> Subscription | None:
+    """The consumer's subscription to the item that is active right now (its period checked here, to the second)."""
+    department_id = _department_id(session, consumer)
+    return session.scalar(
+        select(Subscription).where(
+            Subscription.item_id == item_id,
+            Subscription.consumer_department_id == department_id,
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscription.expires_at > (now or utcnow()),
+        )
+    )
+
+
+def _reads(session: Session, rules: Rules, statement: Select[Any]) -> list[SubscriptionRead]:
+    subscriptions = list(session.scalars(statement))
+    if not subscriptions:
+        return []
+    item_ids = {subscription.item_id for subscription in subscriptions}
+    codes = session.scalars(select(CatalogItem.code).where(CatalogItem.id.in_(item_ids)))
+    items = {stored.id: stored for stored in items_repository.load_items(session, list(codes)).values()}
+    departments = {row.id: row.code for row in session.execute(select(Department.id, Department.code))}
+    reads = []
+    for subscription in subscriptions:
+        stored = items[subscription.item_id]
+        levels = {field.name: field.level for field in stored.declaration.fields}
+        level = max((levels.get(name, 0) for name in subscription.fields), default=0)
+        reads.append(
+            SubscriptionRead(
+                id=subscription.id,
+                item=stored.declaration.code,
+                provider=stored.declaration.department,
+                consumer=departments[subscription.consumer_department_id],
+                status=SubscriptionStatus(subscription.status),
+                fields=list(subscription.fields),
+                level=level,
+                approved_level=subscription.approved_level,
+                purpose=subscription.purpose,
+                legal_basis=subscription.legal_basis,
+                period_days=subscription.period_days,
+                requested_by=subscription.requested_by,
+                requested_at=subscription.requested_at,
+                provider_decided_by=subscription.provider_decided_by,
+                officer_decided_by=subscription.officer_decided_by,
+                active_from=subscription.active_from,
+                expires_at=subscription.expires_at,
+                ended_by=subscription.ended_by,
+                reason=subscription.reason,
+                needs_officer=level >= rules.officer_level,
+            )
+        )
+    return reads
+
+
+def _open_of(item_id: int, consumer_id: int) -> Select[Any]:
+    return select(Subscription.id).where(
+        Subscription.item_id == item_id,
+        Subscription.consumer_department_id == consumer_id,
+        Subscription.status.in_([status.value for status in OPEN]),
+    )
+
+
+def _activate(subscription: Subscription, level: int) -> None:
+    now = utcnow()
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.approved_level = level
+    subscription.active_from = now
+    subscription.expires_at = now + timedelta(days=subscription.period_days)
+    subscription.provider_decided_by = "automatic"
+    subscription.provider_decided_at = now
+
+
+def _end(
+    session: Session, current: SubscriptionRead, status: SubscriptionStatus, actor: Principal, reason: str
+) -> None:
+    if not reason.strip():
+        raise InvalidRequest("a rejection or a revocation needs a reason")
+    values = {"status": status, "ended_by": actor.subject, "ended_at": utcnow(), "reason": reason.strip()}
+    _change(session, current.id, current.status, values)
+    action = "subscription.reject" if status is SubscriptionStatus.REJECTED else "subscription.revoke"
+    _audit(session, current.id, actor, action, current.item, reason=reason.strip())
+
+
+def _change(
+    session: Session, subscription_id: int, expected: SubscriptionStatus, values: dict[str, Any], strict: bool = True
+) -> bool:
+    """Compare-and-set: the change happens only if the status is still the one the decision was made on."""
+    result = session.execute(
+        update(Subscription)
+        .where(Subscription.id == subscription_id, Subscription.status == expected)
+        .values(**values, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    if not changed and strict:
+        raise IllegalSubscriptionChange(
+            f"subscription {subscription_id} changed while this decision was being made; reload it"
+        )
+    session.expire_all()
+    return changed
+
+
+def _audit(
+    session: Session,
+    subscription: Subscription | int,
+    actor: Principal,
+    action: str,
+    item_code: str | None,
+    **detail: Any,
+) -> None:
+    subscription_id = subscription if isinstance(subscription, int) else subscription.id
+    audit.record(session, actor.subject, actor.department, action, "done", item_code=item_code,
+                 subscription_id=subscription_id, **detail)  # fmt: skip
+
+
+def _department_id(session: Session, code: str) -> int:
+    department_id = session.scalar(select(Department.id).where(Department.code == code))
+    if department_id is None:
+        raise NotFound(f"department {code} does not exist")
+    return department_id

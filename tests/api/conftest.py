@@ -1,0 +1,66 @@
+"""One database per test module with the demo catalog and a user per role, and the API in process over it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api.app import create_app
+from catalog.access import service
+from catalog.db import make_engine, session_scope
+from catalog.settings import Settings
+from tests.catalog.helpers import import_demo
+
+PASSWORD = "correct horse battery staple"
+USERS = {
+    "psga-steward": ("psga", "steward"),
+    "zsj-steward": ("zsj", "steward"),
+    "zsj-user": ("zsj", "user"),
+    "wjj-user": ("wjj", "user"),
+    "officer": ("psga", "data_officer"),
+}
+
+
+@pytest.fixture(scope="module")
+def database(backend: str, database_factory: Any) -> str:
+    url: str = database_factory(backend)
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        import_demo(session)
+        for username, (department, role) in USERS.items():
+            service.create_user(session, department, username, username, PASSWORD, [role])
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def client(database: str) -> Iterator[TestClient]:
+    settings = Settings(database_url=database, secret_key=SecretStr("api-test-secret-api-test-secret!"))
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def tokens(client: TestClient) -> dict[str, str]:
+    """An access token per test user."""
+    return {username: login(client, username) for username in USERS}
+
+
+@pytest.fixture(scope="module")
+def as_(tokens: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Authorization headers per test user."""
+    return {username: bearer(token) for username, token in tokens.items()}
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    response = client.post("/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
