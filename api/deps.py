@@ -63,13 +63,14 @@ def get_platform(request: Request) -> Platform:
 
 
 def get_session(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[Session]:
-    """One transaction per request: committed when the endpoint returns, rolled back when it raises."""
+    """One transaction per request: committed when the endpoint returns, before the response is sent (a failed
+    commit is an error response, never a success), rolled back when it raises."""
     with session_scope(platform.engine) as session:
         yield session
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_principal(request: Request, session: SessionDep, platform: PlatformDep) -> Principal:

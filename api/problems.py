@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog.access.service import InvalidCredentials
-from catalog.errors import Conflict, DomainError, InvalidTransition, NotFound
+from catalog.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -56,6 +56,8 @@ TITLES = {
 def status_of(error: DomainError) -> int:
     if isinstance(error, InvalidCredentials):
         return 401
+    if isinstance(error, Forbidden):
+        return 403
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, Conflict | InvalidTransition):

@@ -11,6 +11,7 @@ from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, creat
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session
 
+READ_ONLY = "datashare_read_only"  # execution option: this connection only reads
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -83,7 +84,9 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front: concurrent writers (parallel pipeline tasks) then wait
         # for it (busy timeout) instead of failing with "database is locked" when a read turns into a write.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Connections marked read-only (long data downloads) take no lock, so they never hold writers up.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -21,3 +21,9 @@ class Conflict(DomainError):
 
 class InvalidTransition(DomainError):
     code = "invalid_transition"
+
+
+class Forbidden(DomainError):
+    """The caller is known and the thing exists, but the caller may not have it (403)."""
+
+    code = "forbidden"

@@ -79,9 +79,13 @@ COLUMN_TYPES: dict[DataType, TypeEngine[Any]] = {
 
 def version_table(item_id: int, number: int, data_types: Sequence[DataType], keyed: bool = True) -> Table:
     """A version's table; on PostgreSQL unkeyed while it is loaded (the key is added in one sort at the end)."""
+    return positional_table(f"item_{item_id}_v{number}", data_types, keyed)
+
+
+def positional_table(name: str, data_types: Sequence[DataType], keyed: bool = True) -> Table:
     columns = [Column(ROW_COLUMN, BigInteger, primary_key=keyed, autoincrement=False, nullable=False)]
     columns += [Column(f"f{position}", COLUMN_TYPES[data_type]) for position, data_type in enumerate(data_types, 1)]
-    return Table(f"item_{item_id}_v{number}", MetaData(), *columns)
+    return Table(name, MetaData(), *columns)
 
 
 class VersionWriter:

@@ -1,0 +1,140 @@
+"""Data of an item's current (or a pinned) version: keyset-paginated JSON pages, equality filters and key
+look-ups, and CSV, JSON-lines and Parquet downloads streamed in constant memory. Only approved fields are
+returned; fields above the subscription's approved level are masked in every format. Every read, and every
+refusal, is audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import GuardDep, PlatformDep, SessionDep
+from catalog.audit import service as audit
+from catalog.db import READ_ONLY
+from catalog.delivery import service as delivery
+from catalog.errors import Forbidden
+
+router = APIRouter(prefix="/items/{code}", tags=["data"])
+Filters = Annotated[
+    list[str], Query(alias="filter", description="name:value, equality on a field shown unmasked; repeatable")
+]
+Version = Annotated[int | None, Query(ge=1, description="A pinned version; the current one by default")]
+
+
+class DataPage(BaseModel):
+    item: str
+    version: int
+    fields: list[str]
+    masked_fields: list[str]
+    rows: list[dict[str, Any]]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+@router.get("/data", response_model=DataPage)
+def page(
+    code: str,
+    session: SessionDep,
+    guard: GuardDep,
+    response: Response,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=delivery.MAX_PAGE)] = 100,
+    version: Version = None,
+    filters: Filters = [],  # noqa: B006  (FastAPI copies defaults)
+) -> DataPage:
+    grant = _grant(code, version, session, guard)
+    parsed = _filters(filters)
+    rows, next_after = delivery.read_page(session.connection(), grant, parsed, after, limit)
+    _audit_read(session, guard, grant, len(rows), parsed, "json", after=after)
+    response.headers.update(_headers(grant))
+    return DataPage(item=code, version=grant.version, fields=grant.names, masked_fields=grant.masked, rows=rows,
+                    next_after=next_after)  # fmt: skip
+
+
+@router.get("/data.csv", response_class=StreamingResponse)
+def download_csv(code: str, session: SessionDep, guard: GuardDep, platform: PlatformDep,
+                 version: Version = None, filters: Filters = []) -> StreamingResponse:  # noqa: B006  # fmt: skip
+    return _download(code, version, filters, "csv", "text/csv; charset=utf-8", session, guard, platform,
+                     lambda grant, rows: delivery.csv_chunks(grant, rows))  # fmt: skip
+
+
+@router.get("/data.jsonl", response_class=StreamingResponse)
+def download_jsonl(code: str, session: SessionDep, guard: GuardDep, platform: PlatformDep,
+                   version: Version = None, filters: Filters = []) -> StreamingResponse:  # noqa: B006  # fmt: skip
+    return _download(code, version, filters, "jsonl", "application/x-ndjson", session, guard, platform,
+                     lambda grant, rows: delivery.jsonl_chunks(rows))  # fmt: skip
+
+
+@router.get("/data.parquet", response_class=StreamingResponse)
+def download_parquet(code: str, session: SessionDep, guard: GuardDep, platform: PlatformDep,
+                     version: Version = None, filters: Filters = []) -> StreamingResponse:  # noqa: B006  # fmt: skip
+    return _download(code, version, filters, "parquet", "application/vnd.apache.parquet", session, guard, platform,
+                     lambda grant, rows: delivery.parquet_chunks(grant, rows))  # fmt: skip
+
+
+def _download(
+    code: str,
+    version: int | None,
+    filters: list[str],
+    kind: str,
+    media_type: str,
+    session: SessionDep,
+    guard: GuardDep,
+    platform: PlatformDep,
+    encode: Callable[[delivery.Grant, Iterator[list[dict[str, Any]]]], Iterator[bytes]],
+) -> StreamingResponse:
+    grant = _grant(code, version, session, guard)
+    parsed = _filters(filters)
+    rows = delivery.count_rows(session.connection(), grant, parsed)
+    _audit_read(session, guard, grant, rows, parsed, kind)  # committed before the first byte is sent
+
+    def body() -> Iterator[bytes]:
+        with platform.engine.connect() as connection:  # its own read-only transaction, for as long as it streams
+            connection = connection.execution_options(**{READ_ONLY: True})
+            yield from encode(grant, delivery.stream_rows(connection, grant, parsed))
+
+    headers = _headers(grant) | {"Content-Disposition": f'attachment; filename="{code}-v{grant.version}.{kind}"'}
+    return StreamingResponse(body(), media_type=media_type, headers=headers)
+
+
+def _grant(code: str, version: int | None, session: SessionDep, guard: GuardDep) -> delivery.Grant:
+    principal = guard.principal
+    if not principal.anonymous:
+        guard.require(str(principal.department), "data", "read", item_code=code)
+    try:
+        return delivery.grant_for(session, principal, code, version)
+    except Forbidden as refusal:
+        guard.refused("data.read", item_code=code, reason=refusal.code)
+        raise
+
+
+def _filters(filters: list[str]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for text in filters:
+        name, separator, value = text.partition(":")
+        if not separator or not name:
+            raise delivery.InvalidFilter("a filter is written name:value")
+        parsed[name] = value
+    return parsed
+
+
+def _audit_read(
+    session: SessionDep, guard: GuardDep, grant: delivery.Grant, rows: int, filters: dict[str, str], kind: str,
+    **detail: Any,
+) -> None:  # fmt: skip
+    principal = guard.principal
+    audit.record(session, principal.subject, principal.department, "data.read", "allowed", item_code=grant.item,
+                 version=grant.version, subscription_id=grant.subscription_id, fields_returned=grant.names,
+                 fields_masked=grant.masked, rows=rows, filters=filters, format=kind, **detail)  # fmt: skip
+
+
+def _headers(grant: delivery.Grant) -> dict[str, str]:
+    """Which version and which fields were masked (names percent-encoded: headers carry ASCII only)."""
+    return {
+        "X-Datashare-Version": str(grant.version),
+        "X-Datashare-Masked-Fields": ",".join(quote(name) for name in grant.masked),
+    }

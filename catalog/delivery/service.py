@@ -1,0 +1,267 @@
+"""Data delivery: what a principal may read of an item's version, and the rows, masked by classification.
+
+A signed-in principal reads the fields of its department's active subscription; a field whose current level
+is above the subscription's approved level is masked by its rule (or left out, for ``drop``), in every format.
+An anonymous caller reads published open-data items, level-1 fields only. Filters are equality on fields the
+caller sees unmasked (a filter on a masked field would tell its values).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Connection, Select, func, select
+from sqlalchemy.orm import Session
+
+from catalog.access.service import Principal
+from catalog.classification.masking import mask
+from catalog.classification.types import DataType, MaskingRule
+from catalog.errors import DomainError, Forbidden, NotFound
+from catalog.ingest.models import ItemVersion
+from catalog.ingest.publish import ROW_COLUMN, positional_table
+from catalog.items import repository as items_repository
+from catalog.items.errors import ItemNotFound
+from catalog.items.models import CatalogItem
+from catalog.items.schemas import ItemStatus
+from catalog.subscriptions.service import active_for
+
+MAX_PAGE = 1000
+STREAM_BATCH = 5000
+OPEN_DATA_LEVEL = 1
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "是"), ("false", "0", "no", "否")
+
+
+class NoActiveSubscription(Forbidden):
+    code = "no_active_subscription"
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+
+class InvalidFilter(DomainError):
+    code = "invalid_filter"
+
+
+@dataclass(frozen=True)
+class ShownField:
+    name: str
+    column: str  # the version table's column (f1, f2 ...)
+    data_type: DataType
+    masked: bool
+    masking: MaskingRule
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one principal may read of one version of one item."""
+
+    item: str
+    version: int
+    table_name: str
+    version_fields: list[dict[str, Any]]  # every column of the version, as recorded when it was published
+    fields: list[ShownField]  # what is returned, in declared order
+    subscription_id: int | None
+
+    @property
+    def names(self) -> list[str]:
+        return [field.name for field in self.fields]
+
+    @property
+    def masked(self) -> list[str]:
+        return [field.name for field in self.fields if field.masked]
+
+
+def grant_for(session: Session, principal: Principal, item_code: str, version: int | None = None) -> Grant:
+    stored = items_repository.get_by_code_or_raise(session, item_code)
+    if stored.status is not ItemStatus.PUBLISHED or (principal.anonymous and not stored.declaration.open_data):
+        raise ItemNotFound(item_code)
+    declared = stored.declaration.fields
+    if principal.anonymous:
+        approved, level, subscription_id = [f for f in declared if f.level <= OPEN_DATA_LEVEL], OPEN_DATA_LEVEL, None
+    else:
+        subscription = active_for(session, stored.id, str(principal.department))
+        if subscription is None:
+            raise NoActiveSubscription(f"{principal.department} has no active subscription to {item_code}")
+        approved = [f for f in declared if f.name in subscription.fields]
+        level, subscription_id = subscription.approved_level or 0, subscription.id
+    published = _version(session, stored.id, item_code, version)
+    columns = {field["name"]: field["column"] for field in published.fields}
+    shown = [
+        ShownField(f.name, columns[f.name], f.data_type, f.level > level, f.masking or MaskingRule.REDACT)
+        for f in approved
+        if f.name in columns and not (f.level > level and f.masking is MaskingRule.DROP)
+    ]
+    return Grant(item_code, published.number, published.table_name, list(published.fields), shown, subscription_id)
+
+
+def _version(session: Session, item_id: int, item_code: str, number: int | None) -> ItemVersion:
+    statement = select(ItemVersion).where(ItemVersion.item_id == item_id)
+    if number is None:
+        current = select(CatalogItem.current_version_id).where(CatalogItem.id == item_id).scalar_subquery()
+        statement = statement.where(ItemVersion.id == current)
+    else:
+        statement = statement.where(ItemVersion.number == number)
+    published = session.scalar(statement)
+    if published is None:
+        which = "no version yet" if number is None else f"no version {number} (or it is past its retention)"
+        raise VersionNotFound(f"item {item_code} has {which}")
+    return published
+
+
+def rows_query(grant: Grant, filters: Mapping[str, str], after: int = 0, limit: int | None = None) -> Select[Any]:
+    table = positional_table(grant.table_name, [DataType(field["data_type"]) for field in grant.version_fields])
+    columns = [table.c[ROW_COLUMN], *(table.c[field.column] for field in grant.fields)]
+    statement = select(*columns).where(table.c[ROW_COLUMN] > after).order_by(table.c[ROW_COLUMN])
+    by_name = {field.name: field for field in grant.fields}
+    for name, text in sorted(filters.items()):
+        field = by_name.get(name)
+        if field is None or field.masked:
+            raise InvalidFilter(f"{name} is not a field you can filter on: filters apply to fields you see unmasked")
+        statement = statement.where(table.c[field.column] == _typed(field, text))
+    return statement.limit(limit) if limit is not None else statement
+
+
+def count_rows(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> int:
+    inner = rows_query(grant, filters).order_by(None).subquery()
+    return int(connection.scalar(select(func.count()).select_from(inner)) or 0)
+
+
+def read_page(
+    connection: Connection, grant: Grant, filters: Mapping[str, str], after: int, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to ``limit`` rows after row number ``after`` (keyset), as JSON-ready dicts, and the next ``after``."""
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = connection.execute(rows_query(grant, filters, after, limit + 1)).all()
+    page = [_record(grant, row) for row in rows[:limit]]
+    return page, (rows[limit - 1][0] if len(rows) > limit else None)
+
+
+def stream_rows(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> Iterator[list[dict[str, Any]]]:
+    """Every row, in batches, through a server-side cursor: memory stays flat however large the version."""
+    result = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
+        rows_query(grant, filters)
+    )
+    for batch in result.partitions(STREAM_BATCH):
+        yield [_record(grant, row) for row in batch]
+
+
+def csv_chunks(grant: Grant, batches: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["_row", *grant.names])
+    yield ("\ufeff" + buffer.getvalue()).encode("utf-8")  # a BOM: spreadsheet programs then read UTF-8 right
+    for batch in batches:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows([row["_row"], *(_csv_cell(row[name]) for name in grant.names)] for row in batch)
+        yield buffer.getvalue().encode("utf-8")
+
+
+def jsonl_chunks(batches: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+    for batch in batches:
+        yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in batch).encode("utf-8")
+
+
+def parquet_chunks(grant: Grant, batches: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+    schema = pa.schema([("_row", pa.int64()), *((field.name, _arrow_type(field)) for field in grant.fields)])
+    sink = _DrainableSink()
+    with pq.ParquetWriter(sink, schema) as writer:
+        for batch in batches:
+            columns = {name: [row[name] for row in batch] for name in schema.names}
+            writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+            yield sink.drain()
+    yield sink.drain()
+
+
+class _DrainableSink(io.RawIOBase):
+    """A write-only file whose bytes are taken away as they come: a Parquet file streamed row group by group."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def drain(self) -> bytes:
+        chunk, self._parts = b"".join(self._parts), []
+        return chunk
+
+
+def _arrow_type(field: ShownField) -> pa.DataType:
+    if field.masked:
+        return pa.string()
+    return {
+        DataType.INTEGER: pa.int64(),
+        DataType.DATE: pa.date32(),
+        DataType.DATETIME: pa.timestamp("us"),
+        DataType.BOOLEAN: pa.bool_(),
+    }.get(field.data_type, pa.string())  # decimals as their exact text
+
+
+def _record(grant: Grant, row: Sequence[Any]) -> dict[str, Any]:
+    record: dict[str, Any] = {"_row": row[0]}
+    for field, value in zip(grant.fields, row[1:], strict=True):
+        record[field.name] = _shown(field, value)
+    return record
+
+
+def _shown(field: ShownField, value: Any) -> Any:
+    if value is None:
+        return None
+    if field.masked:
+        return mask(field.masking, _text(value))
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _typed(field: ShownField, text: str) -> Any:
+    try:
+        if field.data_type is DataType.INTEGER:
+            return int(text)
+        if field.data_type is DataType.DECIMAL:
+            return Decimal(text)
+        if field.data_type is DataType.DATE:
+            return date.fromisoformat(text)
+        if field.data_type is DataType.DATETIME:
+            return datetime.fromisoformat(text)
+        if field.data_type is DataType.BOOLEAN:
+            if text.lower() not in TRUE_WORDS + FALSE_WORDS:
+                raise ValueError(text)
+            return text.lower() in TRUE_WORDS
+    except (ValueError, InvalidOperation):
+        raise InvalidFilter(f"{field.name}: {text!r} is not a {field.data_type.value}") from None
+    return text

@@ -1,0 +1,186 @@
+"""Data delivery over HTTP on both backends: only approved fields, masking above the approved level in JSON,
+CSV, JSON lines and Parquet, keyset pages, filters, pinned versions, open data, and the audit of each read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from catalog.access import service as access
+from catalog.audit.models import AuditEvent
+from catalog.db import make_engine, session_scope
+from catalog.delivery.service import FORMULA_PREFIXES, Grant, ShownField, csv_chunks
+from catalog.ingest.service import ingest_export
+from catalog.subscriptions.models import Subscription
+from tests.api.conftest import bearer
+
+REQUEST = {
+    "item": "PSGA-RK-0001",
+    "fields": ["公民身份号码", "姓名", "所属社区"],
+    "purpose": "核对诉求人户籍信息",
+    "legal_basis": "《深圳经济特区数据条例》第四十条",
+    "period_days": 90,
+}
+MASKED_ID = re.compile(r"^\d{4}\*{10}\d{3}[\dX]$")
+
+
+@pytest.fixture(scope="module")
+def published(database: str, samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The samples published as version 1; returns the population export's resident IDs."""
+    engine = make_engine(database)
+    raw = tmp_path_factory.mktemp("raw")
+    for code, name in (
+        ("PSGA-RK-0001", "psga_population_20261121.csv"),
+        ("SCJG-FR-0001", "scjg_enterprise_20261120.csv"),
+    ):
+        with session_scope(engine) as session:
+            data = (samples_dir / name).read_bytes()
+            assert ingest_export(session, code, data, name, raw_dir=raw, trigger="test").outcome == "published"
+    engine.dispose()
+    lines = (samples_dir / "psga_population_20261121.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    return [line.split(",")[0] for line in lines]
+
+
+@pytest.fixture(scope="module")
+def subscribed(client: TestClient, as_: dict[str, dict[str, str]], database: str, published: list[str]) -> int:
+    """zsj's active subscription to the population item, approved at level 2 (as if its level-3 fields had been
+    raised after approval): the resident ID and the name are masked, the community is not."""
+    created = client.post("/subscriptions", json=REQUEST, headers=as_["zsj-user"]).json()
+    client.post(f"/subscriptions/{created['id']}/approve", headers=as_["psga-steward"])
+    client.post(f"/subscriptions/{created['id']}/approve", headers=as_["officer"])
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        session.execute(update(Subscription).where(Subscription.id == created["id"]).values(approved_level=2))
+    engine.dispose()
+    return int(created["id"])
+
+
+def leaks(text: str, ids: list[str]) -> list[str]:
+    return [resident_id for resident_id in ids if resident_id in text]
+
+
+def test_a_page_returns_approved_fields_masked_above_the_approved_level(
+    client: TestClient, as_: dict[str, dict[str, str]], subscribed: int, published: list[str]
+) -> None:
+    response = client.get("/items/PSGA-RK-0001/data", params={"limit": 200}, headers=as_["zsj-user"])
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert (page["version"], page["fields"]) == (1, ["公民身份号码", "姓名", "所属社区"])
+    assert page["masked_fields"] == ["公民身份号码", "姓名"]
+    assert response.headers["x-datashare-version"] == "1"
+    assert response.headers["x-datashare-masked-fields"].count(",") == 1
+    first = page["rows"][0]
+    assert set(first) == {"_row", "公民身份号码", "姓名", "所属社区"}  # nothing that was not asked for
+    assert MASKED_ID.match(first["公民身份号码"]) and first["姓名"].endswith("*")
+    assert first["所属社区"].endswith("社区")
+    assert not leaks(response.text, published)
+
+
+def test_pages_follow_the_row_numbers_to_the_end(
+    client: TestClient, as_: dict[str, dict[str, str]], subscribed: int
+) -> None:
+    rows, after = [], 0
+    while True:
+        page = client.get("/items/PSGA-RK-0001/data", params={"after": after, "limit": 150},
+                          headers=as_["zsj-user"]).json()  # fmt: skip
+        rows += page["rows"]
+        if page["next_after"] is None:
+            break
+        after = page["next_after"]
+    assert [row["_row"] for row in rows] == list(range(1, 521))
+    too_big = client.get("/items/PSGA-RK-0001/data", params={"limit": 1001}, headers=as_["zsj-user"])
+    assert too_big.status_code == 422
+
+
+def test_filters_apply_to_unmasked_fields_only(
+    client: TestClient, as_: dict[str, dict[str, str]], subscribed: int, published: list[str]
+) -> None:
+    community = client.get("/items/PSGA-RK-0001/data", headers=as_["zsj-user"]).json()["rows"][0]["所属社区"]
+    found = client.get("/items/PSGA-RK-0001/data", params={"filter": f"所属社区:{community}", "limit": 1000},
+                       headers=as_["zsj-user"]).json()  # fmt: skip
+    assert found["rows"] and {row["所属社区"] for row in found["rows"]} == {community}
+
+    probe = client.get("/items/PSGA-RK-0001/data", params={"filter": f"公民身份号码:{published[0]}"},
+                       headers=as_["zsj-user"])  # fmt: skip
+    assert probe.status_code == 422 and probe.json()["code"] == "invalid_filter"
+    assert not leaks(probe.text, published[1:])
+    hidden = client.get("/items/PSGA-RK-0001/data", params={"filter": "联系电话:1"}, headers=as_["zsj-user"])
+    assert hidden.status_code == 422  # a field the subscription does not include
+
+
+def test_csv_jsonl_and_parquet_downloads_are_masked_the_same_way(
+    client: TestClient, as_: dict[str, dict[str, str]], subscribed: int, published: list[str], database: str
+) -> None:
+    csv_response = client.get("/items/PSGA-RK-0001/data.csv", headers=as_["zsj-user"])
+    assert csv_response.status_code == 200 and csv_response.headers["x-datashare-version"] == "1"
+    table = list(csv.DictReader(io.StringIO(csv_response.content.decode("utf-8-sig"))))
+    assert len(table) == 520 and list(table[0]) == ["_row", "公民身份号码", "姓名", "所属社区"]
+    assert all(MASKED_ID.match(row["公民身份号码"]) for row in table)
+
+    jsonl = client.get("/items/PSGA-RK-0001/data.jsonl", headers=as_["zsj-user"])
+    records = [json.loads(line) for line in jsonl.text.splitlines()]
+    assert len(records) == 520 and all(MASKED_ID.match(record["公民身份号码"]) for record in records)
+
+    parquet = client.get("/items/PSGA-RK-0001/data.parquet", headers=as_["zsj-user"])
+    frame = pq.read_table(io.BytesIO(parquet.content)).to_pylist()
+    assert len(frame) == 520 and all(MASKED_ID.match(row["公民身份号码"]) for row in frame)
+    assert set(frame[0]) == {"_row", "公民身份号码", "姓名", "所属社区"}
+
+    for body in (csv_response.content, jsonl.content, parquet.content):
+        assert not leaks(body.decode("utf-8", errors="replace"), published)
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        reads = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "data.read", AuditEvent.subscription_id == subscribed)
+        ).all()
+    engine.dispose()
+    downloads = {read.detail["format"]: read for read in reads if read.detail["format"] != "json"}
+    assert set(downloads) == {"csv", "jsonl", "parquet"}
+    assert all(read.rows == 520 and read.fields_masked == ["公民身份号码", "姓名"] for read in downloads.values())
+    assert all(read.principal == "user:zsj-user" and read.department == "zsj" for read in reads)
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
+    grant = Grant("X", 1, "t", [], [ShownField("备注", "f1", "string", False, "redact")], None)  # type: ignore[arg-type]
+    rows = [[{"_row": i, "备注": prefix + "SUM(A1)"} for i, prefix in enumerate(FORMULA_PREFIXES, 1)]]
+    text = b"".join(csv_chunks(grant, iter(rows))).decode("utf-8-sig")
+    cells = [row[1] for row in csv.reader(io.StringIO(text))][1:]
+    assert all(cell.startswith("'") for cell in cells) and len(cells) == len(FORMULA_PREFIXES)
+
+
+def test_who_may_read_what(client: TestClient, as_: dict[str, dict[str, str]], subscribed: int, database: str) -> None:
+    no_subscription = client.get("/items/PSGA-RK-0001/data", headers=as_["wjj-user"])
+    assert no_subscription.status_code == 403 and no_subscription.json()["code"] == "no_active_subscription"
+    assert client.get("/items/PSGA-RK-0001/data").status_code == 404  # anonymous: not open data
+    assert client.get("/items/PSGA-RK-0001/data", params={"version": 9}, headers=as_["zsj-user"]).status_code == 404
+    assert client.get("/items/PSGA-RK-0001/data", params={"version": 1}, headers=as_["zsj-user"]).status_code == 200
+
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        _, secret = access.create_machine_token(session, "zsj", "sync", 30, "test")
+    system = client.get("/items/PSGA-RK-0001/data", headers=bearer(secret))
+    assert system.status_code == 200 and system.json()["masked_fields"] == ["公民身份号码", "姓名"]
+
+    open_data = client.get("/items/SCJG-FR-0001/data", params={"limit": 5})
+    assert open_data.status_code == 200
+    assert "法定代表人" not in open_data.json()["fields"]  # level 3: never in open data
+    assert open_data.json()["fields"][:2] == ["统一社会信用代码", "企业名称"]
+
+    with session_scope(engine) as session:
+        denied = session.scalar(
+            select(AuditEvent).where(AuditEvent.principal == "user:wjj-user", AuditEvent.action == "data.read")
+        )
+        session.execute(update(Subscription).where(Subscription.id == subscribed).values(status="revoked"))
+    assert denied is not None and denied.outcome == "denied"
+    assert client.get("/items/PSGA-RK-0001/data", headers=as_["zsj-user"]).status_code == 403
+    with session_scope(engine) as session:
+        session.execute(update(Subscription).where(Subscription.id == subscribed).values(status="active"))
+    engine.dispose()
