@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.deps import Platform
-from api.routers import auth, data, items, subscriptions
+from api.routers import audit, auth, data, items, subscriptions
 from catalog.db import make_engine
 from catalog.settings import Settings, get_settings
 
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(items.router)
     app.include_router(subscriptions.router)
     app.include_router(data.router)
+    app.include_router(audit.router)
     app.add_middleware(BodySizeLimit)
 
     @app.get("/health", tags=["ops"])

@@ -20,6 +20,16 @@ class Decision(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class Approval(BaseModel):
+    level: int | None = Field(
+        default=None,
+        ge=1,
+        le=4,
+        description="Approve up to this level (the approval that activates it): "
+        "requested fields above it are delivered masked. By default, the requested fields' level.",
+    )
+
+
 def rules_of(platform: PlatformDep) -> Rules:
     settings = platform.settings
     return Rules(settings.auto_approve_max_level, settings.officer_level, settings.max_subscription_days)
@@ -55,7 +65,9 @@ def read(subscription_id: int, session: SessionDep, guard: GuardDep, platform: P
 
 
 @router.post("/{subscription_id}/approve", response_model=SubscriptionRead)
-def approve(subscription_id: int, session: SessionDep, guard: GuardDep, platform: PlatformDep) -> SubscriptionRead:
+def approve(
+    subscription_id: int, session: SessionDep, guard: GuardDep, platform: PlatformDep, body: Approval | None = None
+) -> SubscriptionRead:
     """The provider's steward approves a request; a data officer then approves one that needs it."""
     parties = _visible(subscription_id, session, guard)
     rules = rules_of(platform)
@@ -65,7 +77,8 @@ def approve(subscription_id: int, session: SessionDep, guard: GuardDep, platform
         guard.require(parties.provider, "subscription", "decide_officer" if as_officer else "decide")
     else:  # nothing left to approve: a decider learns why (409); anyone else is refused
         _require_decider(parties, guard)
-    return service.approve(session, rules, subscription_id, guard.principal, as_officer)
+    level = body.level if body is not None else None
+    return service.approve(session, rules, subscription_id, guard.principal, as_officer, level)
 
 
 @router.post("/{subscription_id}/reject", response_model=SubscriptionRead)

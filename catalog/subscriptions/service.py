@@ -162,9 +162,10 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
 
 
 def approve(
-    session: Session, rules: Rules, subscription_id: int, actor: Principal, as_officer: bool
+    session: Session, rules: Rules, subscription_id: int, actor: Principal, as_officer: bool, level: int | None = None
 ) -> SubscriptionRead:
-    """The provider's approval of a request, or (as_officer) the officer's of a provider-approved one."""
+    """The provider's approval of a request, or (as_officer) the officer's of a provider-approved one. The
+    approval that activates it may set a lower level than requested: fields above it are then masked."""
     current = read(session, rules, subscription_id)
     if as_officer:
         expected, target = SubscriptionStatus.PROVIDER_APPROVED, SubscriptionStatus.ACTIVE
@@ -182,13 +183,13 @@ def approve(
     if target is SubscriptionStatus.ACTIVE:
         now = utcnow()
         values |= {
-            "approved_level": current.level,
+            "approved_level": current.level if level is None else min(level, current.level),
             "active_from": now,
             "expires_at": now + timedelta(days=current.period_days),
         }
     _change(session, subscription_id, expected, values)
     action = "subscription.approve_officer" if as_officer else "subscription.approve_provider"
-    _audit(session, subscription_id, actor, action, current.item, to=target.value)
+    _audit(session, subscription_id, actor, action, current.item, to=target.value, level=values.get("approved_level"))
     return read(session, rules, subscription_id)
 
 

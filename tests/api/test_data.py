@@ -51,15 +51,12 @@ def published(database: str, samples_dir: Path, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="module")
 def subscribed(client: TestClient, as_: dict[str, dict[str, str]], database: str, published: list[str]) -> int:
-    """zsj's active subscription to the population item, approved at level 2 (as if its level-3 fields had been
-    raised after approval): the resident ID and the name are masked, the community is not."""
+    """zsj's active subscription to the population item, which the officer approved up to level 2 only: the
+    resident ID and the name (level 3) are delivered masked, the community (level 2) is not."""
     created = client.post("/subscriptions", json=REQUEST, headers=as_["zsj-user"]).json()
     client.post(f"/subscriptions/{created['id']}/approve", headers=as_["psga-steward"])
-    client.post(f"/subscriptions/{created['id']}/approve", headers=as_["officer"])
-    engine = make_engine(database)
-    with session_scope(engine) as session:
-        session.execute(update(Subscription).where(Subscription.id == created["id"]).values(approved_level=2))
-    engine.dispose()
+    approved = client.post(f"/subscriptions/{created['id']}/approve", json={"level": 2}, headers=as_["officer"])
+    assert approved.json()["approved_level"] == 2 and approved.json()["status"] == "active"
     return int(created["id"])
 
 
@@ -184,3 +181,19 @@ def test_who_may_read_what(client: TestClient, as_: dict[str, dict[str, str]], s
     with session_scope(engine) as session:
         session.execute(update(Subscription).where(Subscription.id == subscribed).values(status="active"))
     engine.dispose()
+
+
+def test_officers_read_the_audit_trail_and_others_may_not(
+    client: TestClient, as_: dict[str, dict[str, str]], subscribed: int
+) -> None:
+    client.get("/items/PSGA-RK-0001/data", headers=as_["zsj-user"])
+    trail = client.get("/audit", params={"item": "PSGA-RK-0001", "limit": 5}, headers=as_["officer"])
+    assert trail.status_code == 200
+    latest = trail.json()[0]
+    assert (latest["action"], latest["principal"], latest["fields_masked"]) == (
+        "data.read",
+        "user:zsj-user",
+        ["公民身份号码", "姓名"],
+    )
+    assert client.get("/audit", headers=as_["psga-steward"]).status_code == 403
+    assert client.get("/audit").status_code == 401
