@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,9 @@ from catalog.access.service import (
 from catalog.audit import service as audit
 from catalog.db import session_scope
 from catalog.settings import Settings
+
+MAX_ID = 2_147_483_647  # row ids are 32-bit integers; a larger number is a 422, never a database error
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class RateLimiter:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from api.deps import GuardDep, PlatformDep, SessionDep
+from api.deps import GuardDep, Id, PlatformDep, SessionDep
 from catalog.access import service
 from catalog.access.models import MachineToken
 from catalog.audit import service as audit
@@ -83,7 +83,7 @@ def list_tokens(department: str, session: SessionDep, guard: GuardDep) -> list[T
 
 
 @router.delete("/departments/{department}/tokens/{token_id}", response_model=TokenRead)
-def revoke_token(department: str, token_id: int, session: SessionDep, guard: GuardDep) -> TokenRead:
+def revoke_token(department: str, token_id: Id, session: SessionDep, guard: GuardDep) -> TokenRead:
     guard.require(department, "token", "manage")
     token = service.revoke_machine_token(session, token_id, department, guard.principal.subject)
     audit.record(session, guard.principal.subject, guard.principal.department, "token.revoke", "done",

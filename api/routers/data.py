@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import GuardDep, PlatformDep, SessionDep
+from api.deps import MAX_ID, GuardDep, PlatformDep, SessionDep
 from catalog.audit import service as audit
 from catalog.db import READ_ONLY
 from catalog.delivery import service as delivery
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/items/{code}", tags=["data"])
 Filters = Annotated[
     list[str], Query(alias="filter", description="name:value, equality on a field shown unmasked; repeatable")
 ]
-Version = Annotated[int | None, Query(ge=1, description="A pinned version; the current one by default")]
+Version = Annotated[int | None, Query(ge=1, le=MAX_ID, description="A pinned version; the current one by default")]
 
 
 class DataPage(BaseModel):
@@ -41,7 +41,7 @@ def page(
     session: SessionDep,
     guard: GuardDep,
     response: Response,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=delivery.MAX_PAGE)] = 100,
     version: Version = None,
     filters: Filters = [],  # noqa: B006  (FastAPI copies defaults)

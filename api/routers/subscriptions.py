@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import GuardDep, PlatformDep, SessionDep
+from api.deps import GuardDep, Id, PlatformDep, SessionDep
 from catalog.subscriptions import service
 from catalog.subscriptions.service import Rules, SubscriptionCreate, SubscriptionRead, SubscriptionStatus
 
@@ -59,14 +59,14 @@ def listing(
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionRead)
-def read(subscription_id: int, session: SessionDep, guard: GuardDep, platform: PlatformDep) -> SubscriptionRead:
+def read(subscription_id: Id, session: SessionDep, guard: GuardDep, platform: PlatformDep) -> SubscriptionRead:
     _visible(subscription_id, session, guard)
     return service.read(session, rules_of(platform), subscription_id)
 
 
 @router.post("/{subscription_id}/approve", response_model=SubscriptionRead)
 def approve(
-    subscription_id: int, session: SessionDep, guard: GuardDep, platform: PlatformDep, body: Approval | None = None
+    subscription_id: Id, session: SessionDep, guard: GuardDep, platform: PlatformDep, body: Approval | None = None
 ) -> SubscriptionRead:
     """The provider's steward approves a request; a data officer then approves one that needs it."""
     parties = _visible(subscription_id, session, guard)
@@ -83,7 +83,7 @@ def approve(
 
 @router.post("/{subscription_id}/reject", response_model=SubscriptionRead)
 def reject(
-    subscription_id: int, body: Decision, session: SessionDep, guard: GuardDep, platform: PlatformDep
+    subscription_id: Id, body: Decision, session: SessionDep, guard: GuardDep, platform: PlatformDep
 ) -> SubscriptionRead:
     _require_decider(_visible(subscription_id, session, guard), guard)
     return service.reject(session, rules_of(platform), subscription_id, guard.principal, body.reason)
@@ -91,7 +91,7 @@ def reject(
 
 @router.post("/{subscription_id}/revoke", response_model=SubscriptionRead)
 def revoke(
-    subscription_id: int, body: Decision, session: SessionDep, guard: GuardDep, platform: PlatformDep
+    subscription_id: Id, body: Decision, session: SessionDep, guard: GuardDep, platform: PlatformDep
 ) -> SubscriptionRead:
     """The provider's steward, a data officer, or the consumer department ends an active subscription."""
     parties = _visible(subscription_id, session, guard)
@@ -105,7 +105,7 @@ def _require_decider(parties: service.Parties, guard: GuardDep) -> None:
         guard.require(parties.provider, "subscription", "decide")
 
 
-def _visible(subscription_id: int, session: SessionDep, guard: GuardDep) -> service.Parties:
+def _visible(subscription_id: Id, session: SessionDep, guard: GuardDep) -> service.Parties:
     """The subscription's departments, if the caller may know it exists (else 404, as if it did not)."""
     principal = guard.signed_in()
     parties = service.parties(session, subscription_id)

@@ -244,14 +244,14 @@ class SearchQuery(BaseModel):
 
     text: str | None = None
     department: str | None = None
-    level: int | None = None
-    max_level: int | None = None
+    level: int | None = Field(default=None, ge=1, le=4)
+    max_level: int | None = Field(default=None, ge=1, le=4)
     sharing_type: SharingType | None = None
     open_data: bool | None = None
     status: ItemStatus | None = None
     tag: str | None = None
     sort: SortKey = "code"
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=10_000)
     page_size: int = Field(default=20, ge=1, le=100)
 
 
