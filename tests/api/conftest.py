@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from catalog.access import service
 from catalog.db import make_engine, session_scope
+from catalog.ingest.service import ingest_export
 from catalog.settings import Settings
 from tests.catalog.helpers import import_demo
 
@@ -64,3 +66,20 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def published(database: str, samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The samples published as version 1; returns the population export's resident IDs."""
+    engine = make_engine(database)
+    raw = tmp_path_factory.mktemp("raw")
+    for code, name in (
+        ("PSGA-RK-0001", "psga_population_20261121.csv"),
+        ("SCJG-FR-0001", "scjg_enterprise_20261120.csv"),
+    ):
+        with session_scope(engine) as session:
+            data = (samples_dir / name).read_bytes()
+            assert ingest_export(session, code, data, name, raw_dir=raw, trigger="test").outcome == "published"
+    engine.dispose()
+    lines = (samples_dir / "psga_population_20261121.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    return [line.split(",")[0] for line in lines]

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -18,7 +17,6 @@ from catalog.access import service as access
 from catalog.audit.models import AuditEvent
 from catalog.db import make_engine, session_scope
 from catalog.delivery.service import FORMULA_PREFIXES, Grant, ShownField, csv_chunks
-from catalog.ingest.service import ingest_export
 from catalog.subscriptions.models import Subscription
 from tests.api.conftest import bearer
 
@@ -30,23 +28,6 @@ REQUEST = {
     "period_days": 90,
 }
 MASKED_ID = re.compile(r"^\d{4}\*{10}\d{3}[\dX]$")
-
-
-@pytest.fixture(scope="module")
-def published(database: str, samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The samples published as version 1; returns the population export's resident IDs."""
-    engine = make_engine(database)
-    raw = tmp_path_factory.mktemp("raw")
-    for code, name in (
-        ("PSGA-RK-0001", "psga_population_20261121.csv"),
-        ("SCJG-FR-0001", "scjg_enterprise_20261120.csv"),
-    ):
-        with session_scope(engine) as session:
-            data = (samples_dir / name).read_bytes()
-            assert ingest_export(session, code, data, name, raw_dir=raw, trigger="test").outcome == "published"
-    engine.dispose()
-    lines = (samples_dir / "psga_population_20261121.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
-    return [line.split(",")[0] for line in lines]
 
 
 @pytest.fixture(scope="module")
