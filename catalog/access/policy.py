@@ -27,6 +27,7 @@ EVERYWHERE = "*"  # the department of a role held in every department
 GLOBAL_ROLES = frozenset({"platform_admin", "data_officer", "ops"})
 DEPARTMENT_ROLES = frozenset({"steward", "user", "system"})
 ROLES = GLOBAL_ROLES | DEPARTMENT_ROLES
+MAX_REMEMBERED = 200_000  # decisions kept per process (a few tens of MB at most)
 
 
 def seed_permissions(path: Path = SEED_FILE) -> list[tuple[str, str, str]]:
@@ -121,6 +122,7 @@ class PolicyEnforcer:
         self._enforcer = casbin.Enforcer(str(model_file), self._adapter)
         self._revision: int | None = None
         self._lock = threading.Lock()
+        self._decided: dict[tuple[str, str, str, str], bool] = {}  # valid for the loaded revision only
 
     def refresh(self, session: Session) -> None:
         """Reload the policy if it changed since it was loaded (one indexed read per request)."""
@@ -134,7 +136,15 @@ class PolicyEnforcer:
                     self._enforcer.load_policy()
                 finally:
                     self._adapter.session = None
+                self._decided = {}
                 self._revision = revision
 
     def allows(self, subject: str, department: str, obj: str, action: str) -> bool:
-        return bool(self._enforcer.enforce(subject, department, obj, action))
+        """The policy's answer; remembered until the policy changes (it depends on nothing else)."""
+        key = (subject, department, obj, action)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._decided[key] = bool(self._enforcer.enforce(subject, department, obj, action))
+            if len(self._decided) > MAX_REMEMBERED:
+                self._decided = {key: decided}
+        return decided

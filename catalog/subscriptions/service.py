@@ -276,11 +276,12 @@ def listing(
 
 def active_for(session: Session, item_id: int, consumer: str, now: datetime | None = None) -> Subscription | None:
     """The consumer's subscription to the item that is active right now (its period checked here, to the second)."""
-    department_id = _department_id(session, consumer)
     return session.scalar(
-        select(Subscription).where(
+        select(Subscription)
+        .join(Department, Subscription.consumer_department_id == Department.id)
+        .where(
             Subscription.item_id == item_id,
-            Subscription.consumer_department_id == department_id,
+            Department.code == consumer,
             Subscription.status == SubscriptionStatus.ACTIVE,
             Subscription.expires_at > (now or utcnow()),
         )
