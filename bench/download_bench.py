@@ -18,6 +18,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -86,21 +88,31 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def download(url: str, secret: str) -> None:
+@contextmanager
+def running_api(url: str, workers: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The API (uvicorn, as ./dev run starts it) on a free port over this database, once it answers."""
     port = free_port()
-    env = {**os.environ, "DATASHARE_DATABASE_URL": url}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, "DATASHARE_DATABASE_URL": url},
     )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        for _ in range(150):
             try:
                 if httpx.get(f"{base}/health").status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
+        yield server, base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def download(url: str, secret: str) -> None:
+    with running_api(url) as (server, base):
         headers = {"Authorization": f"Bearer {secret}"}
         httpx.get(f"{base}/items/BENCH-0001/data", params={"limit": 10}, headers=headers).raise_for_status()
         baseline, peak, done = rss_mb(server.pid), 0.0, threading.Event()
@@ -129,9 +141,6 @@ def download(url: str, secret: str) -> None:
         print(f"  CSV: {lines - 1:,} rows, {received / 1e6:.0f} MB in {seconds:.1f} s = {rate:.1f} MB/s; API process "
               f"RSS {baseline:.0f} MB before, peak {peak:.0f} MB (growth {growth:.0f} MB); masked: {masked}  "
               f"[{verdict}: >= 50 MB/s, growth <= 100 MB]")  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from catalog_bench import fresh_database, machine_facts, percentile  # noqa: E402
-from download_bench import free_port, prepare  # noqa: E402
+from download_bench import prepare, running_api  # noqa: E402
 from ingest_bench import generate_export  # noqa: E402
 
 
@@ -70,24 +68,8 @@ def main() -> None:
         with fresh_database("postgresql", workdir) as url:
             print("[postgresql]")
             secret = prepare(url, export, workdir)
-            port = free_port()
-            server = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port),
-                 "--workers", str(args.workers), "--log-level", "warning"],
-                cwd=ROOT, env={**os.environ, "DATASHARE_DATABASE_URL": url},
-            )  # fmt: skip
-            try:
-                base = f"http://127.0.0.1:{port}"
-                for _ in range(150):
-                    try:
-                        if httpx.get(f"{base}/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.2)
+            with running_api(url, args.workers) as (_, base):
                 asyncio.run(load(base, {"Authorization": f"Bearer {secret}"}, args.rows, args.clients, args.seconds))
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
 
 
 if __name__ == "__main__":
