@@ -28,9 +28,8 @@ from catalog.classification.types import DataType, MaskingRule
 from catalog.errors import DomainError, Forbidden, NotFound
 from catalog.ingest.models import ItemVersion
 from catalog.ingest.publish import ROW_COLUMN, positional_table
-from catalog.items import repository as items_repository
 from catalog.items.errors import ItemNotFound
-from catalog.items.models import CatalogItem
+from catalog.items.models import CatalogItem, ItemField
 from catalog.items.schemas import ItemStatus
 from catalog.subscriptions.service import active_for
 
@@ -82,27 +81,47 @@ class Grant:
         return [field.name for field in self.fields if field.masked]
 
 
+@dataclass(frozen=True)
+class _DeclaredField:
+    name: str
+    data_type: DataType
+    level: int
+    masking: MaskingRule
+
+
 def grant_for(session: Session, principal: Principal, item_code: str, version: int | None = None) -> Grant:
-    stored = items_repository.get_by_code_or_raise(session, item_code)
-    if stored.status is not ItemStatus.PUBLISHED or (principal.anonymous and not stored.declaration.open_data):
+    item = session.execute(
+        select(CatalogItem.id, CatalogItem.status, CatalogItem.open_data).where(CatalogItem.code == item_code)
+    ).one_or_none()
+    if item is None or item.status != ItemStatus.PUBLISHED or (principal.anonymous and not item.open_data):
         raise ItemNotFound(item_code)
-    declared = stored.declaration.fields
+    declared = _declared_fields(session, item.id)
     if principal.anonymous:
         approved, level, subscription_id = [f for f in declared if f.level <= OPEN_DATA_LEVEL], OPEN_DATA_LEVEL, None
     else:
-        subscription = active_for(session, stored.id, str(principal.department))
+        subscription = active_for(session, item.id, str(principal.department))
         if subscription is None:
             raise NoActiveSubscription(f"{principal.department} has no active subscription to {item_code}")
         approved = [f for f in declared if f.name in subscription.fields]
         level, subscription_id = subscription.approved_level or 0, subscription.id
-    published = _version(session, stored.id, item_code, version)
+    published = _version(session, item.id, item_code, version)
     columns = {field["name"]: field["column"] for field in published.fields}
     shown = [
-        ShownField(f.name, columns[f.name], f.data_type, f.level > level, f.masking or MaskingRule.REDACT)
+        ShownField(f.name, columns[f.name], f.data_type, f.level > level, f.masking)
         for f in approved
         if f.name in columns and not (f.level > level and f.masking is MaskingRule.DROP)
     ]
     return Grant(item_code, published.number, published.table_name, list(published.fields), shown, subscription_id)
+
+
+def _declared_fields(session: Session, item_id: int) -> list[_DeclaredField]:
+    """The item's fields as they are declared now (their current levels decide the masking), in order."""
+    rows = session.execute(
+        select(ItemField.name, ItemField.data_type, ItemField.level, ItemField.masking)
+        .where(ItemField.item_id == item_id)
+        .order_by(ItemField.position)
+    )
+    return [_DeclaredField(row.name, DataType(row.data_type), row.level, MaskingRule(row.masking)) for row in rows]
 
 
 def _version(session: Session, item_id: int, item_code: str, number: int | None) -> ItemVersion:
