@@ -144,7 +144,8 @@ class PolicyEnforcer:
         key = (subject, department, obj, action)
         decided = self._decided.get(key)
         if decided is None:
-            decided = self._decided[key] = bool(self._enforcer.enforce(subject, department, obj, action))
-            if len(self._decided) > MAX_REMEMBERED:
-                self._decided = {key: decided}
+            with self._lock:  # never against a policy half reloaded, never remembered past a reload
+                decided = self._decided[key] = bool(self._enforcer.enforce(subject, department, obj, action))
+                if len(self._decided) > MAX_REMEMBERED:
+                    self._decided = {key: decided}
         return decided

@@ -96,14 +96,14 @@ def grant_for(session: Session, principal: Principal, item_code: str, version: i
     if item is None or item.status != ItemStatus.PUBLISHED or (principal.anonymous and not item.open_data):
         raise ItemNotFound(item_code)
     declared = _declared_fields(session, item.id)
-    if principal.anonymous:
-        approved, level, subscription_id = [f for f in declared if f.level <= OPEN_DATA_LEVEL], OPEN_DATA_LEVEL, None
-    else:
-        subscription = active_for(session, item.id, str(principal.department))
-        if subscription is None:
-            raise NoActiveSubscription(f"{principal.department} has no active subscription to {item_code}")
+    subscription = None if principal.anonymous else active_for(session, item.id, str(principal.department))
+    if subscription is not None:
         approved = [f for f in declared if f.name in subscription.fields]
         level, subscription_id = subscription.approved_level or 0, subscription.id
+    elif item.open_data:  # what anyone may read; signing in never gives less
+        approved, level, subscription_id = [f for f in declared if f.level <= OPEN_DATA_LEVEL], OPEN_DATA_LEVEL, None
+    else:
+        raise NoActiveSubscription(f"{principal.department} has no active subscription to {item_code}")
     published = _version(session, item.id, item_code, version)
     columns = {field["name"]: field["column"] for field in published.fields}
     shown = [
@@ -179,11 +179,15 @@ def csv_chunks(grant: Grant, batches: Iterator[list[dict[str, Any]]]) -> Iterato
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["_row", *grant.names])
+    cells = [
+        (field.name, _csv_text if field.masked or field.data_type == DataType.STRING else _csv_value)
+        for field in grant.fields
+    ]
     yield ("\ufeff" + buffer.getvalue()).encode("utf-8")  # a BOM: spreadsheet programs then read UTF-8 right
     for batch in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([row["_row"], *(_csv_cell(row[name]) for name in grant.names)] for row in batch)
+        writer.writerows([row["_row"], *(cell(row[name]) for name, cell in cells)] for row in batch)
         yield buffer.getvalue().encode("utf-8")
 
 
@@ -197,8 +201,8 @@ def parquet_chunks(grant: Grant, batches: Iterator[list[dict[str, Any]]]) -> Ite
     sink = _DrainableSink()
     with pq.ParquetWriter(sink, schema) as writer:
         for batch in batches:
-            columns = {name: [row[name] for row in batch] for name in schema.names}
-            writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+            columns = [_arrow_column([row[field.name] for row in batch], field.type) for field in schema]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
             yield sink.drain()
     yield sink.drain()
 
@@ -225,6 +229,13 @@ class _DrainableSink(io.RawIOBase):
     def drain(self) -> bytes:
         chunk, self._parts = b"".join(self._parts), []
         return chunk
+
+
+def _arrow_column(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
+    """Dates and datetimes arrive as ISO text (as in JSON): Arrow parses them back to their types."""
+    if pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type):
+        return pa.array(values, type=pa.string()).cast(arrow_type)
+    return pa.array(values, type=arrow_type)
 
 
 def _arrow_type(field: ShownField) -> pa.DataType:
@@ -261,9 +272,14 @@ def _text(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime | date) else str(value)
 
 
-def _csv_cell(value: Any) -> Any:
+def _csv_text(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula gets a leading quote."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
+    return "" if value is None else value
+
+
+def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 

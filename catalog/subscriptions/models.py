@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.db import Base, UTCDateTime, utcnow
+
+OPEN_STATUSES = "status IN ('requested', 'provider_approved', 'active')"
 
 
 class Subscription(Base):
@@ -21,6 +23,15 @@ class Subscription(Base):
     __table_args__ = (
         Index("ix_subscription_consumer_item_status", "consumer_department_id", "item_id", "status"),
         Index("ix_subscription_status_expires_at", "status", "expires_at"),
+        # One open subscription per consumer and item, even when two requests race.
+        Index(
+            "uq_subscription_open",
+            "item_id",
+            "consumer_department_id",
+            unique=True,
+            postgresql_where=text(OPEN_STATUSES),
+            sqlite_where=text(OPEN_STATUSES),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

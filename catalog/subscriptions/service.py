@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Select, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog.access.service import Principal
@@ -124,10 +125,10 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
     consumer = str(actor.department)
     stored = items_repository.get_by_code_or_raise(session, body.item)
     item = stored.declaration
-    if item.sharing_type is SharingType.NOT_SHARED:
-        raise ItemNotShared(f"item {item.code} is not shared (不予共享): it cannot be subscribed to")
     if stored.status is not ItemStatus.PUBLISHED:  # unpublished items are not the consumer's to know about
         raise ItemNotFound(item.code)
+    if item.sharing_type is SharingType.NOT_SHARED:
+        raise ItemNotShared(f"item {item.code} is not shared (不予共享): it cannot be subscribed to")
     if item.department == consumer:
         raise InvalidRequest(
             f"item {item.code} belongs to {consumer}: a department needs no subscription to its own data"
@@ -139,6 +140,7 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
     if unknown:
         raise InvalidRequest(f"item {item.code} has no field(s) {', '.join(unknown)}")
     consumer_id = _department_id(session, consumer)
+    expire_due(session, item_id=stored.id, consumer_id=consumer_id)  # an ended one no longer stands in the way
     if session.scalar(_open_of(stored.id, consumer_id)) is not None:
         raise SubscriptionExists(f"{consumer} already has an open subscription to {item.code}")
     level = max(levels[name] for name in body.fields)
@@ -152,8 +154,12 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
         period_days=body.period_days,
         requested_by=actor.subject,
     )
-    session.add(subscription)
-    session.flush()
+    try:
+        with session.begin_nested():  # a request racing this one may have been stored meanwhile
+            session.add(subscription)
+            session.flush()
+    except IntegrityError:
+        raise SubscriptionExists(f"{consumer} already has an open subscription to {item.code}") from None
     automatic = item.sharing_type is SharingType.UNCONDITIONAL and level <= rules.auto_approve_max_level
     if automatic:
         _activate(subscription, level)
@@ -164,8 +170,8 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
 def approve(
     session: Session, rules: Rules, subscription_id: int, actor: Principal, as_officer: bool, level: int | None = None
 ) -> SubscriptionRead:
-    """The provider's approval of a request, or (as_officer) the officer's of a provider-approved one. The
-    approval that activates it may set a lower level than requested: fields above it are then masked."""
+    """The provider's approval of a request, or (as_officer) the officer's of a provider-approved one. Either
+    may approve up to a lower level than requested (the lower one holds): fields above it are then masked."""
     current = read(session, rules, subscription_id)
     if as_officer:
         expected, target = SubscriptionStatus.PROVIDER_APPROVED, SubscriptionStatus.ACTIVE
@@ -180,10 +186,15 @@ def approve(
             f"subscription {subscription_id} is {current.status.value}: {who} cannot approve it"
         )
     values: dict[str, Any] = {"status": target, **decided}
+    cap = current.approved_level if current.approved_level is not None else current.level  # the provider's, if any
+    if level is not None:
+        cap = min(cap, level)
+    if target is SubscriptionStatus.PROVIDER_APPROVED:
+        values["approved_level"] = cap  # the officer may lower it further, never raise it
     if target is SubscriptionStatus.ACTIVE:
         now = utcnow()
         values |= {
-            "approved_level": current.level if level is None else min(level, current.level),
+            "approved_level": cap,
             "active_from": now,
             "expires_at": now + timedelta(days=current.period_days),
         }
@@ -213,16 +224,20 @@ def revoke(session: Session, rules: Rules, subscription_id: int, actor: Principa
     return read(session, rules, subscription_id)
 
 
-def expire_due(session: Session, now: datetime | None = None) -> list[int]:
-    """Mark active subscriptions whose period has ended as expired (the scheduled task); their ids."""
+def expire_due(
+    session: Session, now: datetime | None = None, item_id: int | None = None, consumer_id: int | None = None
+) -> list[int]:
+    """Mark active subscriptions whose period has ended as expired (the scheduled task, or one pair of item and
+    consumer before a new request); their ids."""
     now = now or utcnow()
-    due = list(
-        session.scalars(
-            select(Subscription.id).where(
-                Subscription.status == SubscriptionStatus.ACTIVE, Subscription.expires_at <= now
-            )
-        )
+    statement = select(Subscription.id).where(
+        Subscription.status == SubscriptionStatus.ACTIVE, Subscription.expires_at <= now
     )
+    if item_id is not None:
+        statement = statement.where(Subscription.item_id == item_id)
+    if consumer_id is not None:
+        statement = statement.where(Subscription.consumer_department_id == consumer_id)
+    due = list(session.scalars(statement))
     expired = []
     for subscription_id in due:
         if _change(

@@ -1,0 +1,95 @@
+"""Edges of the workflow and of delivery: a provider's lower level survives the officer's approval, one open
+subscription per consumer and item, an ended one does not block a new request, open data for signed-in
+callers too, typed Parquet columns, and numbers in CSV left as numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from catalog.classification.types import DataType, MaskingRule
+from catalog.db import make_engine, session_scope, utcnow
+from catalog.delivery.service import Grant, ShownField, csv_chunks
+from catalog.subscriptions.models import Subscription
+
+REQUEST = {"item": "PSGA-RK-0001", "fields": ["公民身份号码", "姓名", "所属社区"], "purpose": "核对户籍信息",
+           "legal_basis": "数据条例第四十条", "period_days": 30}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_open_subscriptions(database: str) -> None:
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        session.execute(update(Subscription).values(status="revoked"))
+    engine.dispose()
+
+
+def test_the_providers_lower_level_holds_after_the_officer_approves(
+    client: TestClient, as_: dict[str, dict[str, str]]
+) -> None:
+    created = client.post("/subscriptions", json=REQUEST, headers=as_["zsj-user"]).json()
+    path = f"/subscriptions/{created['id']}/approve"
+    provider = client.post(path, json={"level": 2}, headers=as_["psga-steward"]).json()
+    assert (provider["status"], provider["approved_level"]) == ("provider_approved", 2)
+    active = client.post(path, headers=as_["officer"]).json()
+    assert (active["status"], active["approved_level"]) == ("active", 2)
+
+
+def test_one_open_subscription_per_consumer_and_item_even_without_the_check(
+    client: TestClient, as_: dict[str, dict[str, str]], database: str
+) -> None:
+    created = client.post("/subscriptions", json=REQUEST, headers=as_["zsj-user"]).json()
+    engine = make_engine(database)
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        first = session.get(Subscription, created["id"])
+        assert first is not None
+        session.add(Subscription(item_id=first.item_id, consumer_department_id=first.consumer_department_id,
+                                 status="requested", fields=["姓名"], purpose="x", legal_basis="x", period_days=1,
+                                 requested_by="race"))  # fmt: skip
+    engine.dispose()
+
+
+def test_an_ended_subscription_does_not_block_a_new_request(
+    client: TestClient, as_: dict[str, dict[str, str]], database: str
+) -> None:
+    old = client.post("/subscriptions", json={**REQUEST, "fields": ["所属街道"], "item": "SCJG-FR-0001"},
+                      headers=as_["zsj-user"]).json()  # fmt: skip
+    assert old["status"] == "active"
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        past = utcnow() - timedelta(seconds=1)
+        session.execute(update(Subscription).where(Subscription.id == old["id"]).values(expires_at=past))
+    engine.dispose()
+    again = {**REQUEST, "item": "SCJG-FR-0001", "fields": ["企业名称"]}
+    renewed = client.post("/subscriptions", json=again, headers=as_["zsj-user"])
+    assert renewed.status_code == 201, renewed.text
+    assert client.get(f"/subscriptions/{old['id']}", headers=as_["zsj-user"]).json()["status"] == "expired"
+
+
+def test_open_data_reads_the_same_signed_in_and_parquet_keeps_dates_typed(
+    client: TestClient, as_: dict[str, dict[str, str]], published: list[str]
+) -> None:
+    anonymous = client.get("/items/SCJG-FR-0001/data", params={"limit": 3}).json()
+    signed_in = client.get("/items/SCJG-FR-0001/data", params={"limit": 3}, headers=as_["wjj-user"]).json()
+    assert signed_in["fields"] == anonymous["fields"] and signed_in["rows"] == anonymous["rows"]
+
+    parquet = client.get("/items/SCJG-FR-0001/data.parquet")
+    assert parquet.status_code == 200
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert table.num_rows == 300 and table.schema.field("成立日期").type == pa.date32()
+
+
+def test_numbers_in_csv_are_not_taken_for_formulas() -> None:
+    fields = [ShownField("金额", "f1", DataType.DECIMAL, False, MaskingRule.REDACT),
+              ShownField("备注", "f2", DataType.STRING, False, MaskingRule.REDACT)]  # fmt: skip
+    grant = Grant("X", 1, "t", [], fields, None)
+    text = b"".join(csv_chunks(grant, iter([[{"_row": 1, "金额": "-12.50", "备注": "-12.50"}]]))).decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(text)))[1] == ["1", "-12.50", "'-12.50"]
