@@ -107,11 +107,16 @@ def grant_for(session: Session, principal: Principal, item_code: str, version: i
     published = _version(session, item.id, item_code, version)
     columns = {field["name"]: field["column"] for field in published.fields}
     shown = [
-        ShownField(f.name, columns[f.name], f.data_type, f.level > level, f.masking)
+        ShownField(f.name, columns[f.name], f.data_type, f.level > level, _effective(f.masking))
         for f in approved
         if f.name in columns and not (f.level > level and f.masking is MaskingRule.DROP)
     ]
     return Grant(item_code, published.number, published.table_name, list(published.fields), shown, subscription_id)
+
+
+def _effective(masking: MaskingRule) -> MaskingRule:
+    """A field declared with masking none (allowed below level 3) is still hidden when it must be masked."""
+    return MaskingRule.REDACT if masking is MaskingRule.NONE else masking
 
 
 def _declared_fields(session: Session, item_id: int) -> list[_DeclaredField]:
