@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from catalog.access.service import (
 )
 from catalog.audit import service as audit
 from catalog.db import session_scope
+from catalog.errors import DomainError
 from catalog.settings import Settings
 
 MAX_ID = 2_147_483_647  # row ids are 32-bit integers; a larger number is a 422, never a database error
@@ -121,6 +123,15 @@ class Guard:
             return
         self.refused(f"{obj}.{action}", item_code=item_code, on_behalf_of=department)
         raise unauthenticated() if self.principal.anonymous else forbidden()
+
+    @contextmanager
+    def refusals_audited(self, action: str, **detail: Any) -> Iterator[None]:
+        """Any domain error inside (not found, conflict, invalid) is audited as a refusal, then raised."""
+        try:
+            yield
+        except DomainError as refusal:
+            self.refused(action, reason=refusal.code, **detail)
+            raise
 
     def refused(self, action: str, **detail: Any) -> None:
         self.session.rollback()

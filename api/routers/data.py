@@ -17,7 +17,6 @@ from api.deps import MAX_ID, GuardDep, PlatformDep, SessionDep
 from catalog.audit import service as audit
 from catalog.db import READ_ONLY
 from catalog.delivery import service as delivery
-from catalog.errors import Forbidden
 
 router = APIRouter(prefix="/items/{code}", tags=["data"])
 Filters = Annotated[
@@ -46,9 +45,10 @@ def page(
     version: Version = None,
     filters: Filters = [],  # noqa: B006  (FastAPI copies defaults)
 ) -> DataPage:
-    grant = _grant(code, version, session, guard)
-    parsed = _filters(filters)
-    rows, next_after = delivery.read_page(session.connection(), grant, parsed, after, limit)
+    with guard.refusals_audited("data.read", item_code=code):
+        grant = _grant(code, version, session, guard)
+        parsed = _filters(filters)
+        rows, next_after = delivery.read_page(session.connection(), grant, parsed, after, limit)
     _audit_read(session, guard, grant, len(rows), parsed, "json", after=after)
     response.headers.update(_headers(grant))
     return DataPage(item=code, version=grant.version, fields=grant.names, masked_fields=grant.masked, rows=rows,
@@ -87,9 +87,10 @@ def _download(
     platform: PlatformDep,
     encode: Callable[[delivery.Grant, Iterator[list[dict[str, Any]]]], Iterator[bytes]],
 ) -> StreamingResponse:
-    grant = _grant(code, version, session, guard)
-    parsed = _filters(filters)
-    rows = delivery.count_rows(session.connection(), grant, parsed)
+    with guard.refusals_audited("data.read", item_code=code):
+        grant = _grant(code, version, session, guard)
+        parsed = _filters(filters)
+        rows = delivery.count_rows(session.connection(), grant, parsed)
     _audit_read(session, guard, grant, rows, parsed, kind)  # committed before the first byte is sent
 
     def body() -> Iterator[bytes]:
@@ -105,11 +106,7 @@ def _grant(code: str, version: int | None, session: SessionDep, guard: GuardDep)
     principal = guard.principal
     if not principal.anonymous:
         guard.require(str(principal.department), "data", "read", item_code=code)
-    try:
-        return delivery.grant_for(session, principal, code, version)
-    except Forbidden as refusal:
-        guard.refused("data.read", item_code=code, reason=refusal.code)
-        raise
+    return delivery.grant_for(session, principal, code, version)
 
 
 def _filters(filters: list[str]) -> dict[str, str]:

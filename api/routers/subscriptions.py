@@ -39,7 +39,8 @@ def rules_of(platform: PlatformDep) -> Rules:
 def request(body: SubscriptionCreate, session: SessionDep, guard: GuardDep, platform: PlatformDep) -> SubscriptionRead:
     principal = guard.signed_in()
     guard.require(str(principal.department), "subscription", "request", item_code=body.item)
-    return service.request(session, rules_of(platform), body, principal)
+    with guard.refusals_audited("subscription.request", item_code=body.item):
+        return service.request(session, rules_of(platform), body, principal)
 
 
 @router.get("", response_model=list[SubscriptionRead])
@@ -78,7 +79,8 @@ def approve(
     else:  # nothing left to approve: a decider learns why (409); anyone else is refused
         _require_decider(parties, guard)
     level = body.level if body is not None else None
-    return service.approve(session, rules, subscription_id, guard.principal, as_officer, level)
+    with guard.refusals_audited("subscription.approve", subscription_id=subscription_id):
+        return service.approve(session, rules, subscription_id, guard.principal, as_officer, level)
 
 
 @router.post("/{subscription_id}/reject", response_model=SubscriptionRead)
@@ -86,7 +88,8 @@ def reject(
     subscription_id: Id, body: Decision, session: SessionDep, guard: GuardDep, platform: PlatformDep
 ) -> SubscriptionRead:
     _require_decider(_visible(subscription_id, session, guard), guard)
-    return service.reject(session, rules_of(platform), subscription_id, guard.principal, body.reason)
+    with guard.refusals_audited("subscription.reject", subscription_id=subscription_id):
+        return service.reject(session, rules_of(platform), subscription_id, guard.principal, body.reason)
 
 
 @router.post("/{subscription_id}/revoke", response_model=SubscriptionRead)
@@ -97,7 +100,8 @@ def revoke(
     parties = _visible(subscription_id, session, guard)
     if not guard.allows(parties.consumer, "subscription", "revoke"):
         guard.require(parties.provider, "subscription", "revoke")
-    return service.revoke(session, rules_of(platform), subscription_id, guard.principal, body.reason)
+    with guard.refusals_audited("subscription.revoke", subscription_id=subscription_id):
+        return service.revoke(session, rules_of(platform), subscription_id, guard.principal, body.reason)
 
 
 def _require_decider(parties: service.Parties, guard: GuardDep) -> None:

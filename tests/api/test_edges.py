@@ -93,3 +93,26 @@ def test_numbers_in_csv_are_not_taken_for_formulas() -> None:
     grant = Grant("X", 1, "t", [], fields, None)
     text = b"".join(csv_chunks(grant, iter([[{"_row": 1, "金额": "-12.50", "备注": "-12.50"}]]))).decode("utf-8-sig")
     assert list(csv.reader(io.StringIO(text)))[1] == ["1", "-12.50", "'-12.50"]
+
+
+def test_refusals_that_are_not_policy_refusals_are_audited_too(
+    client: TestClient, as_: dict[str, dict[str, str]], database: str, published: list[str]
+) -> None:
+    from sqlalchemy import select
+
+    from catalog.audit.models import AuditEvent
+
+    missing = client.get("/items/SCJG-FR-0001/data", params={"version": 99}, headers=as_["zsj-user"])
+    assert missing.status_code == 404
+    created = client.post("/subscriptions", json=REQUEST, headers=as_["zsj-user"]).json()
+    twice = client.post(f"/subscriptions/{created['id']}/revoke", json={"reason": "x"}, headers=as_["zsj-user"])
+    assert twice.status_code == 409  # only an active subscription can be revoked
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        denied = {
+            (event.action, event.detail.get("reason"))
+            for event in session.scalars(select(AuditEvent).where(AuditEvent.outcome == "denied"))
+        }
+    engine.dispose()
+    assert ("data.read", "version_not_found") in denied
+    assert ("subscription.revoke", "illegal_subscription_change") in denied
