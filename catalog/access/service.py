@@ -67,7 +67,7 @@ def create_user(
     if len(password) < 12:
         raise InvalidCredentials("a password has at least 12 characters")
     user = UserAccount(
-        department_id=_department_id(session, department),
+        department_id=department_id(session, department),
         username=username,
         display_name=display_name,
         password_hash=_passwords.hash(password),
@@ -127,7 +127,7 @@ def create_machine_token(
         raise DomainError(f"a token lives 1 to {MAX_TOKEN_DAYS} days")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = MachineToken(
-        department_id=_department_id(session, department),
+        department_id=department_id(session, department),
         name=name,
         token_hash=_digest(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 6],
@@ -177,7 +177,8 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _department_id(session: Session, code: str) -> int:
+def department_id(session: Session, code: str) -> int:
+    """The id of the department with this code (UnknownDepartment, a 404, if there is none)."""
     department_id = session.scalar(select(Department.id).where(Department.code == code))
     if department_id is None:
         raise UnknownDepartment(f"department {code} does not exist")

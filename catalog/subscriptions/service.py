@@ -23,7 +23,7 @@ from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog.access.service import Principal
+from catalog.access.service import Principal, department_id
 from catalog.audit import service as audit
 from catalog.db import utcnow
 from catalog.departments.models import Department
@@ -139,7 +139,7 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
     unknown = [name for name in body.fields if name not in levels]
     if unknown:
         raise InvalidRequest(f"item {item.code} has no field(s) {', '.join(unknown)}")
-    consumer_id = _department_id(session, consumer)
+    consumer_id = department_id(session, consumer)
     expire_due(session, item_id=stored.id, consumer_id=consumer_id)  # an ended one no longer stands in the way
     if session.scalar(_open_of(stored.id, consumer_id)) is not None:
         raise SubscriptionExists(f"{consumer} already has an open subscription to {item.code}")
@@ -279,11 +279,9 @@ def listing(
     """Subscriptions a department takes part in, as consumer or provider (None: all of them), newest first."""
     statement = select(Subscription).order_by(Subscription.id.desc()).limit(limit)
     if department is not None:
-        department_id = _department_id(session, department)
-        provided = select(CatalogItem.id).where(CatalogItem.department_id == department_id)
-        statement = statement.where(
-            or_(Subscription.consumer_department_id == department_id, Subscription.item_id.in_(provided))
-        )
+        own = department_id(session, department)
+        provided = select(CatalogItem.id).where(CatalogItem.department_id == own)
+        statement = statement.where(or_(Subscription.consumer_department_id == own, Subscription.item_id.in_(provided)))
     if status is not None:
         statement = statement.where(Subscription.status == status)
     return _reads(session, rules, statement)
@@ -402,10 +400,3 @@ def _audit(
     subscription_id = subscription if isinstance(subscription, int) else subscription.id
     audit.record(session, actor.subject, actor.department, action, "done", item_code=item_code,
                  subscription_id=subscription_id, **detail)  # fmt: skip
-
-
-def _department_id(session: Session, code: str) -> int:
-    department_id = session.scalar(select(Department.id).where(Department.code == code))
-    if department_id is None:
-        raise NotFound(f"department {code} does not exist")
-    return department_id
