@@ -14,16 +14,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.problems import ApiProblem, forbidden, unauthenticated
-from catalog.access.policy import PolicyEnforcer
-from catalog.access.service import (
-    ANONYMOUS,
-    Principal,
-    is_machine_token,
-    principal_from_access_token,
-    principal_from_machine_token,
-)
+from catalog.access.changes import ANNOUNCED
+from catalog.access.service import ANONYMOUS, Principal
 from catalog.audit import service as audit
+from catalog.classification.masking import pseudonym_key
 from catalog.db import session_scope
+from catalog.delivery.access_cache import AccessCache
 from catalog.errors import DomainError
 from catalog.settings import Settings
 
@@ -58,8 +54,12 @@ class Platform:
 
     engine: Engine
     settings: Settings
-    enforcer: PolicyEnforcer = field(default_factory=PolicyEnforcer)
+    access: AccessCache = field(init=False)
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(per_second=50, burst=100))
+
+    def __post_init__(self) -> None:
+        key = pseudonym_key(self.settings.secret_key.get_secret_value())
+        self.access = AccessCache(self.settings.access_refresh_seconds, key)
 
 
 def get_platform(request: Request) -> Platform:
@@ -72,6 +72,8 @@ def get_session(platform: Annotated[Platform, Depends(get_platform)]) -> Iterato
     commit is an error response, never a success), rolled back when it raises."""
     with session_scope(platform.engine) as session:
         yield session
+    if session.info.pop(ANNOUNCED, False):
+        platform.access.poll_soon()
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
@@ -79,6 +81,7 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_principal(request: Request, session: SessionDep, platform: PlatformDep) -> Principal:
+    platform.access.refresh(session)
     header = request.headers.get("authorization")
     if header is None:
         principal = ANONYMOUS
@@ -86,17 +89,12 @@ def get_principal(request: Request, session: SessionDep, platform: PlatformDep) 
         scheme, _, credential = header.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise unauthenticated("send the access token or machine token as 'Authorization: Bearer <token>'")
-        credential = credential.strip()
         secret = platform.settings.secret_key.get_secret_value()
-        if is_machine_token(credential):
-            principal = principal_from_machine_token(session, credential)
-        else:
-            principal = principal_from_access_token(session, credential, secret)
+        principal = platform.access.principal(session, credential.strip(), secret)
     client = request.client.host if request.client else "unknown"
     wait = platform.limiter.take(principal.subject if not principal.anonymous else f"anonymous@{client}")
     if wait:
         raise ApiProblem(429, "rate_limited", "too many requests; slow down", {"Retry-After": str(int(wait) + 1)})
-    platform.enforcer.refresh(session)
     return principal
 
 
@@ -116,7 +114,7 @@ class Guard:
 
     def allows(self, department: str, obj: str, action: str) -> bool:
         subject = self.principal.subject
-        return not self.principal.anonymous and self.platform.enforcer.allows(subject, department, obj, action)
+        return not self.principal.anonymous and self.platform.access.enforcer.allows(subject, department, obj, action)
 
     def require(self, department: str, obj: str, action: str, item_code: str | None = None) -> None:
         if self.allows(department, obj, action):

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     auto_approve_max_level: int = 2
     officer_level: int = 3
     max_subscription_days: int = 366
+    # How stale an API process's memory of access may get: it polls the access change log at most this often
+    # (and at once after it made a change itself). 0 polls on every request.
+    access_refresh_seconds: float = 0.5
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> Settings:

@@ -1,6 +1,7 @@
 """Subscriptions end on time without anyone calling the API: every five minutes this marks the active
 subscriptions whose period is over as expired, with an audit record each. (Data reads check the end of the
-period themselves, to the second; this keeps the recorded state and the audit trail in step.)"""
+period themselves, to the second; this keeps the recorded state and the audit trail in step.) It also prunes
+the access change log past a day: an API process that far behind forgets everything it remembered."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 
+CHANGE_LOG_KEPT = timedelta(days=1)
+
 
 def expire_subscriptions() -> dict[str, Any]:
-    from catalog.db import make_engine, session_scope
+    from catalog.access.changes import prune_changes
+    from catalog.db import make_engine, session_scope, utcnow
     from catalog.settings import get_settings
     from catalog.subscriptions.service import expire_due
 
@@ -20,9 +24,10 @@ def expire_subscriptions() -> dict[str, Any]:
     try:
         with session_scope(engine) as session:
             expired = expire_due(session)
+            pruned = prune_changes(session, before=utcnow() - CHANGE_LOG_KEPT)
     finally:
         engine.dispose()
-    return {"expired": expired}
+    return {"expired": expired, "pruned_changes": pruned}
 
 
 with DAG(

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import pyarrow as pa
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -66,7 +67,7 @@ def download_csv(code: str, session: SessionDep, guard: GuardDep, platform: Plat
 def download_jsonl(code: str, session: SessionDep, guard: GuardDep, platform: PlatformDep,
                    version: Version = None, filters: Filters = []) -> StreamingResponse:  # noqa: B006  # fmt: skip
     return _download(code, version, filters, "jsonl", "application/x-ndjson", session, guard, platform,
-                     lambda grant, rows: delivery.jsonl_chunks(rows))  # fmt: skip
+                     lambda grant, batches: delivery.jsonl_chunks(batches))  # fmt: skip
 
 
 @router.get("/data.parquet", response_class=StreamingResponse)
@@ -85,7 +86,7 @@ def _download(
     session: SessionDep,
     guard: GuardDep,
     platform: PlatformDep,
-    encode: Callable[[delivery.Grant, Iterator[list[dict[str, Any]]]], Iterator[bytes]],
+    encode: Callable[[delivery.Grant, Iterator[pa.RecordBatch]], Iterator[bytes]],
 ) -> StreamingResponse:
     with guard.refusals_audited("data.read", item_code=code):
         grant = _grant(code, version, session, guard)
@@ -96,7 +97,7 @@ def _download(
     def body() -> Iterator[bytes]:
         with platform.engine.connect() as connection:  # its own read-only transaction, for as long as it streams
             connection = connection.execution_options(**{READ_ONLY: True})
-            yield from encode(grant, delivery.stream_rows(connection, grant, parsed))
+            yield from encode(grant, delivery.stream_batches(connection, grant, parsed))
 
     headers = _headers(grant) | {"Content-Disposition": f'attachment; filename="{code}-v{grant.version}.{kind}"'}
     return StreamingResponse(body(), media_type=media_type, headers=headers)
@@ -106,7 +107,7 @@ def _grant(code: str, version: int | None, session: SessionDep, guard: GuardDep)
     principal = guard.principal
     if not principal.anonymous:
         guard.require(str(principal.department), "data", "read", item_code=code)
-    return delivery.grant_for(session, principal, code, version)
+    return delivery.grant_for(session, guard.platform.access, principal, code, version)
 
 
 def _filters(filters: list[str]) -> dict[str, str]:

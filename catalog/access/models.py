@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.db import Base, UTCDateTime, utcnow
@@ -56,10 +56,26 @@ class CasbinRule(Base):
 
 
 class PolicyRevision(Base):
-    """One row whose number rises with every policy change, in the same transaction: API processes compare
-    it on each request and reload the policy when it moved."""
+    """Counters that rise in the same transaction as what they count: row 1 with every Casbin policy change
+    (processes reload the policy when it moved), row 2 with every commit that writes to ``access_change``
+    (taking its row lock last, just before the commit, is what keeps those revisions in commit order)."""
 
     __tablename__ = "policy_revision"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AccessChange(Base):
+    """What changed what principals may read (an item, its fields, versions or subscriptions; a principal),
+    under the revision of the commit that changed it: API processes poll it and forget what they remembered
+    of those keys. Revisions are consecutive, so a process that finds one missing (pruned) forgets everything."""
+
+    __tablename__ = "access_change"
+    __table_args__ = (Index("ix_access_change_revision", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

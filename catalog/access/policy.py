@@ -124,9 +124,9 @@ class PolicyEnforcer:
         self._lock = threading.Lock()
         self._decided: dict[tuple[str, str, str, str], bool] = {}  # valid for the loaded revision only
 
-    def refresh(self, session: Session) -> None:
-        """Reload the policy if it changed since it was loaded (one indexed read per request)."""
-        revision = current_revision(session)
+    def refresh(self, session: Session, revision: int | None = None) -> None:
+        """Reload the policy if it changed since it was loaded (``revision``: the current one, if known)."""
+        revision = current_revision(session) if revision is None else revision
         if revision == self._revision:
             return
         with self._lock:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.access import policy
+from catalog.access.changes import PRINCIPAL, note_change
 from catalog.access.models import MachineToken, UserAccount
 from catalog.db import utcnow
 from catalog.departments.models import Department
@@ -108,15 +109,24 @@ def issue_access_token(principal: Principal, secret: str, minutes: int = ACCESS_
 
 
 def principal_from_access_token(session: Session, token: str, secret: str) -> Principal:
+    principal = decode_access_token(token, secret)
+    if not user_is_active(session, principal.subject):  # deactivated (or removed) since the token was issued
+        raise InvalidCredentials("the access token's user is no longer active")
+    return principal
+
+
+def decode_access_token(token: str, secret: str) -> Principal:
+    """The principal an access token was issued to, if its signature and lifetime hold (no database read)."""
     try:
         claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.PyJWTError:
         raise InvalidCredentials("the access token is invalid or has expired") from None
-    username = str(claims["sub"]).removeprefix("user:")
-    active = session.scalar(select(UserAccount.active).where(UserAccount.username == username))
-    if not active:  # deactivated (or removed) since the token was issued
-        raise InvalidCredentials("the access token's user is no longer active")
     return Principal(str(claims["sub"]), claims.get("dep"))
+
+
+def user_is_active(session: Session, subject: str) -> bool:
+    username = subject.removeprefix("user:")
+    return bool(session.scalar(select(UserAccount.active).where(UserAccount.username == username)))
 
 
 def create_machine_token(
@@ -129,7 +139,7 @@ def create_machine_token(
     token = MachineToken(
         department_id=department_id(session, department),
         name=name,
-        token_hash=_digest(secret),
+        token_hash=token_digest(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 6],
         created_by=created_by,
         expires_at=utcnow() + timedelta(days=days),
@@ -141,17 +151,25 @@ def create_machine_token(
 
 
 def principal_from_machine_token(session: Session, secret: str) -> Principal:
+    principal, expires_at = machine_token_holder(session, token_digest(secret))
+    if expires_at <= utcnow():
+        raise InvalidCredentials("the token has been revoked or has expired")
+    return principal
+
+
+def machine_token_holder(session: Session, digest: str) -> tuple[Principal, datetime]:
+    """The principal of an unrevoked token with this digest, and when the token expires."""
     row = session.execute(
         select(MachineToken, Department.code)
         .join(Department, MachineToken.department_id == Department.id)
-        .where(MachineToken.token_hash == _digest(secret))
+        .where(MachineToken.token_hash == digest)
     ).one_or_none()
     if row is None:
         raise InvalidCredentials("unknown token")
     token, department = row
-    if token.revoked_at is not None or token.expires_at <= utcnow():
+    if token.revoked_at is not None:
         raise InvalidCredentials("the token has been revoked or has expired")
-    return Principal(f"token:{token.id}", department)
+    return Principal(f"token:{token.id}", department), token.expires_at
 
 
 def revoke_machine_token(session: Session, token_id: int, department: str, revoked_by: str) -> MachineToken:
@@ -165,6 +183,7 @@ def revoke_machine_token(session: Session, token_id: int, department: str, revok
     if token.revoked_at is None:
         token.revoked_at, token.revoked_by = utcnow(), revoked_by
         policy.revoke_roles(session, f"token:{token.id}")
+        note_change(session, PRINCIPAL, f"token:{token.id}")
     session.flush()
     return token
 
@@ -173,7 +192,7 @@ def is_machine_token(credential: str) -> bool:
     return credential.startswith(TOKEN_PREFIX)
 
 
-def _digest(secret: str) -> str:
+def token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

@@ -8,7 +8,6 @@ caller sees unmasked (a filter on a masked field would tell its values).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,25 +17,34 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
 
 from catalog.access.service import Principal
-from catalog.classification.masking import mask
+from catalog.classification.masking import mask_column
 from catalog.classification.types import DataType, MaskingRule
+from catalog.db import utcnow
+from catalog.delivery.access_cache import AccessCache, PublishedVersion
 from catalog.errors import DomainError, Forbidden, NotFound
 from catalog.ingest.models import ItemVersion
 from catalog.ingest.publish import ROW_COLUMN, positional_table
 from catalog.items.errors import ItemNotFound
-from catalog.items.models import CatalogItem, ItemField
 from catalog.items.schemas import ItemStatus
-from catalog.subscriptions.service import active_for
 
 MAX_PAGE = 1000
 STREAM_BATCH = 5000
+COPY_BLOCK = 8 << 20  # bytes of COPY output parsed at a time
 OPEN_DATA_LEVEL = 1
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
+FORMULA_PATTERN = "^[=+\\-@\t\r]"  # a spreadsheet would run a cell starting so as a formula
+ARROW_TYPES = {
+    DataType.INTEGER: pa.int64(),
+    DataType.DATE: pa.date32(),
+    DataType.DATETIME: pa.timestamp("us"),
+    DataType.BOOLEAN: pa.bool_(),
+}  # others (text, and decimals as their exact text) are strings
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "是"), ("false", "0", "no", "否")
 
 
@@ -63,14 +71,15 @@ class ShownField:
 
 @dataclass(frozen=True)
 class Grant:
-    """What one principal may read of one version of one item."""
+    """What one principal may read of one version of one item, and how it is shown."""
 
     item: str
     version: int
     table_name: str
-    version_fields: list[dict[str, Any]]  # every column of the version, as recorded when it was published
+    version_fields: tuple[Mapping[str, Any], ...]  # every column of the version, as recorded when it was published
     fields: list[ShownField]  # what is returned, in declared order
     subscription_id: int | None
+    pseudonym_key: bytes  # the hash rule's key
 
     @property
     def names(self) -> list[str]:
@@ -81,37 +90,31 @@ class Grant:
         return [field.name for field in self.fields if field.masked]
 
 
-@dataclass(frozen=True)
-class _DeclaredField:
-    name: str
-    data_type: DataType
-    level: int
-    masking: MaskingRule
-
-
-def grant_for(session: Session, principal: Principal, item_code: str, version: int | None = None) -> Grant:
-    item = session.execute(
-        select(CatalogItem.id, CatalogItem.status, CatalogItem.open_data).where(CatalogItem.code == item_code)
-    ).one_or_none()
+def grant_for(
+    session: Session, cache: AccessCache, principal: Principal, item_code: str, version: int | None = None
+) -> Grant:
+    item = cache.item(session, item_code)
     if item is None or item.status != ItemStatus.PUBLISHED or (principal.anonymous and not item.open_data):
         raise ItemNotFound(item_code)
-    declared = _declared_fields(session, item.id)
-    subscription = None if principal.anonymous else active_for(session, item.id, str(principal.department))
+    subscription = None if principal.anonymous else item.subscription_of(str(principal.department), utcnow())
     if subscription is not None:
-        approved = [f for f in declared if f.name in subscription.fields]
-        level, subscription_id = subscription.approved_level or 0, subscription.id
+        approved = [f for f in item.declared if f.name in subscription.fields]
+        level, subscription_id = subscription.approved_level, subscription.id
     elif item.open_data:  # what anyone may read; signing in never gives less
-        approved, level, subscription_id = [f for f in declared if f.level <= OPEN_DATA_LEVEL], OPEN_DATA_LEVEL, None
+        level, subscription_id = OPEN_DATA_LEVEL, None
+        approved = [f for f in item.declared if f.level <= OPEN_DATA_LEVEL]
     else:
         raise NoActiveSubscription(f"{principal.department} has no active subscription to {item_code}")
-    published = _version(session, item.id, item_code, version)
+    published = item.current if version is None or (item.current and item.current.number == version) else None
+    published = published or _pinned_version(session, item.id, item_code, version)
     columns = {field["name"]: field["column"] for field in published.fields}
     shown = [
         ShownField(f.name, columns[f.name], f.data_type, f.level > level, _effective(f.masking))
         for f in approved
         if f.name in columns and not (f.level > level and f.masking is MaskingRule.DROP)
     ]
-    return Grant(item_code, published.number, published.table_name, list(published.fields), shown, subscription_id)
+    return Grant(item_code, published.number, published.table_name, published.fields, shown, subscription_id,
+                 cache.pseudonym_key)  # fmt: skip
 
 
 def _effective(masking: MaskingRule) -> MaskingRule:
@@ -119,28 +122,18 @@ def _effective(masking: MaskingRule) -> MaskingRule:
     return MaskingRule.REDACT if masking is MaskingRule.NONE else masking
 
 
-def _declared_fields(session: Session, item_id: int) -> list[_DeclaredField]:
-    """The item's fields as they are declared now (their current levels decide the masking), in order."""
-    rows = session.execute(
-        select(ItemField.name, ItemField.data_type, ItemField.level, ItemField.masking)
-        .where(ItemField.item_id == item_id)
-        .order_by(ItemField.position)
-    )
-    return [_DeclaredField(row.name, DataType(row.data_type), row.level, MaskingRule(row.masking)) for row in rows]
-
-
-def _version(session: Session, item_id: int, item_code: str, number: int | None) -> ItemVersion:
-    statement = select(ItemVersion).where(ItemVersion.item_id == item_id)
-    if number is None:
-        current = select(CatalogItem.current_version_id).where(CatalogItem.id == item_id).scalar_subquery()
-        statement = statement.where(ItemVersion.id == current)
-    else:
-        statement = statement.where(ItemVersion.number == number)
-    published = session.scalar(statement)
-    if published is None:
+def _pinned_version(session: Session, item_id: int, item_code: str, number: int | None) -> PublishedVersion:
+    row = None
+    if number is not None:
+        row = session.execute(
+            select(ItemVersion.number, ItemVersion.table_name, ItemVersion.fields).where(
+                ItemVersion.item_id == item_id, ItemVersion.number == number
+            )
+        ).one_or_none()
+    if row is None:
         which = "no version yet" if number is None else f"no version {number} (or it is past its retention)"
         raise VersionNotFound(f"item {item_code} has {which}")
-    return published
+    return PublishedVersion(row.number, row.table_name, tuple(row.fields))
 
 
 def rows_query(grant: Grant, filters: Mapping[str, str], after: int = 0, limit: int | None = None) -> Select[Any]:
@@ -167,53 +160,153 @@ def read_page(
     """Up to ``limit`` rows after row number ``after`` (keyset), as JSON-ready dicts, and the next ``after``."""
     limit = max(1, min(limit, MAX_PAGE))
     rows = connection.execute(rows_query(grant, filters, after, limit + 1)).all()
-    page = [_record(grant, row) for row in rows[:limit]]
+    page = json_rows(shown_batch(grant, _batch_of(grant, rows[:limit])))
     return page, (rows[limit - 1][0] if len(rows) > limit else None)
 
 
-def stream_rows(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> Iterator[list[dict[str, Any]]]:
-    """Every row, in batches, through a server-side cursor: memory stays flat however large the version."""
-    result = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
-        rows_query(grant, filters)
+def stream_batches(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> Iterator[pa.RecordBatch]:
+    """Every row as it is shown to the grantee, in Arrow batches: memory stays flat however large the version.
+    PostgreSQL sends the rows with COPY, parsed by Arrow; other databases through a server-side cursor."""
+    if connection.dialect.name == "postgresql":
+        batches = _copied_batches(connection, grant, rows_query(grant, filters))
+    else:
+        result = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
+            rows_query(grant, filters)
+        )
+        batches = (_batch_of(grant, rows) for rows in result.partitions(STREAM_BATCH))
+    for batch in batches:
+        yield shown_batch(grant, batch)
+
+
+def _copied_batches(connection: Connection, grant: Grant, statement: Select[Any]) -> Iterator[pa.RecordBatch]:
+    compiled = statement.compile(dialect=connection.dialect)
+    sql = f"COPY ({compiled}) TO STDOUT (FORMAT csv)"
+    names = [ROW_COLUMN, *(field.column for field in grant.fields)]
+    convert = pacsv.ConvertOptions(
+        column_types=dict(zip(names, _stored_schema(grant).types, strict=True)),
+        null_values=[""],  # NULL is an empty cell; an empty text is a quoted one
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["t"],
+        false_values=["f"],
     )
-    for batch in result.partitions(STREAM_BATCH):
-        yield [_record(grant, row) for row in batch]
+    options = (
+        pacsv.ReadOptions(column_names=names, block_size=COPY_BLOCK),
+        pacsv.ParseOptions(newlines_in_values=True),
+        convert,
+    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(sql, compiled.params) as copy:
+        rows: list[bytes] = []
+        size = 0
+        for row in copy:  # COPY sends whole rows, so a block of them is a complete CSV document
+            rows.append(bytes(row))
+            size += len(row)
+            if size >= COPY_BLOCK:
+                yield from _parsed(b"".join(rows), options)
+                rows, size = [], 0
+        if rows:
+            yield from _parsed(b"".join(rows), options)
 
 
-def csv_chunks(grant: Grant, batches: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["_row", *grant.names])
-    cells = [
-        (field.name, _csv_text if field.masked or field.data_type == DataType.STRING else _csv_value)
-        for field in grant.fields
+def _parsed(block: bytes, options: tuple[Any, Any, Any]) -> Iterator[pa.RecordBatch]:
+    read, parse, convert = options
+    yield from pacsv.read_csv(pa.py_buffer(block), read, parse, convert).to_batches()
+
+
+def _stored_schema(grant: Grant) -> pa.Schema:
+    """The shown fields' columns as the database holds them (decimals as their exact text)."""
+    types = [ARROW_TYPES.get(field.data_type, pa.string()) for field in grant.fields]
+    return pa.schema(
+        [(ROW_COLUMN, pa.int64())] + [(f.column, kind) for f, kind in zip(grant.fields, types, strict=True)]
+    )
+
+
+def output_schema(grant: Grant) -> pa.Schema:
+    """What the grantee gets: masked fields are text."""
+    stored = _stored_schema(grant)
+    return pa.schema(
+        [(ROW_COLUMN, pa.int64())]
+        + [(f.name, pa.string() if f.masked else kind) for f, kind in zip(grant.fields, stored.types[1:], strict=True)]
+    )
+
+
+def _batch_of(grant: Grant, rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+    schema = _stored_schema(grant)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    arrays = [
+        pa.array([None if value is None else str(value) for value in column] if kind == pa.string() else column, kind)
+        for column, kind in zip(columns, schema.types, strict=True)
     ]
-    yield ("\ufeff" + buffer.getvalue()).encode("utf-8")  # a BOM: spreadsheet programs then read UTF-8 right
-    for batch in batches:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows([row["_row"], *(cell(row[name]) for name, cell in cells)] for row in batch)
-        yield buffer.getvalue().encode("utf-8")
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def jsonl_chunks(batches: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
-    for batch in batches:
-        yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in batch).encode("utf-8")
+def shown_batch(grant: Grant, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch of stored columns as the grantee sees it: masked fields masked by their rule, named by name."""
+    arrays = [batch.column(0)]
+    for field, column in zip(grant.fields, batch.columns[1:], strict=True):
+        arrays.append(mask_column(field.masking, _as_text(column), grant.pseudonym_key) if field.masked else column)
+    return pa.RecordBatch.from_arrays(arrays, schema=output_schema(grant))
 
 
-def parquet_chunks(grant: Grant, batches: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
-    schema = pa.schema([("_row", pa.int64()), *((field.name, _arrow_type(field)) for field in grant.fields)])
+def _as_text(column: pa.Array) -> pa.Array:
+    """A value as text, as JSON shows it (masking works on the text)."""
+    if pa.types.is_timestamp(column.type):
+        return pc.strftime(column.cast(pa.timestamp("s")), "%Y-%m-%dT%H:%M:%S")
+    return column.cast(pa.string())
+
+
+def json_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    columns = []
+    for column in batch.columns:
+        values = column.to_pylist()
+        if pa.types.is_temporal(column.type):
+            values = [None if value is None else value.isoformat() for value in values]
+        columns.append(values)
+    names = batch.schema.names
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def csv_chunks(grant: Grant, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    schema = output_schema(grant)
+    guarded = [
+        position for position, field in enumerate(grant.fields, 1) if field.masked or field.data_type is DataType.STRING
+    ]
     sink = _DrainableSink()
-    with pq.ParquetWriter(sink, schema) as writer:
+    sink.write("\ufeff".encode())  # a BOM: spreadsheet programs then read UTF-8 right
+    with pacsv.CSVWriter(sink, schema) as writer:
+        yield sink.drain()
         for batch in batches:
-            columns = [_arrow_column([row[field.name] for row in batch], field.type) for field in schema]
-            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+            columns = list(batch.columns)
+            for position in guarded:
+                columns[position] = _formula_safe(columns[position])
+            writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
+            yield sink.drain()
+    yield sink.drain()
+
+
+def _formula_safe(column: pa.Array) -> pa.Array:
+    """A text cell a spreadsheet would run as a formula gets a leading quote."""
+    risky = pc.fill_null(pc.match_substring_regex(column, FORMULA_PATTERN), False)
+    return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+
+
+def jsonl_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    for batch in batches:
+        yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in json_rows(batch)).encode("utf-8")
+
+
+def parquet_chunks(grant: Grant, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    sink = _DrainableSink()
+    with pq.ParquetWriter(sink, output_schema(grant)) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
             yield sink.drain()
     yield sink.drain()
 
 
 class _DrainableSink(io.RawIOBase):
-    """A write-only file whose bytes are taken away as they come: a Parquet file streamed row group by group."""
+    """A write-only file whose bytes are taken away as they come: a file streamed part by part."""
 
     def __init__(self) -> None:
         self._parts: list[bytes] = []
@@ -234,58 +327,6 @@ class _DrainableSink(io.RawIOBase):
     def drain(self) -> bytes:
         chunk, self._parts = b"".join(self._parts), []
         return chunk
-
-
-def _arrow_column(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
-    """Dates and datetimes arrive as ISO text (as in JSON): Arrow parses them back to their types."""
-    if pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type):
-        return pa.array(values, type=pa.string()).cast(arrow_type)
-    return pa.array(values, type=arrow_type)
-
-
-def _arrow_type(field: ShownField) -> pa.DataType:
-    if field.masked:
-        return pa.string()
-    return {
-        DataType.INTEGER: pa.int64(),
-        DataType.DATE: pa.date32(),
-        DataType.DATETIME: pa.timestamp("us"),
-        DataType.BOOLEAN: pa.bool_(),
-    }.get(field.data_type, pa.string())  # decimals as their exact text
-
-
-def _record(grant: Grant, row: Sequence[Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {"_row": row[0]}
-    for field, value in zip(grant.fields, row[1:], strict=True):
-        record[field.name] = _shown(field, value)
-    return record
-
-
-def _shown(field: ShownField, value: Any) -> Any:
-    if value is None:
-        return None
-    if field.masked:
-        return mask(field.masking, _text(value))
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
-def _text(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime | date) else str(value)
-
-
-def _csv_text(value: Any) -> Any:
-    """A text cell a spreadsheet would run as a formula gets a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return "" if value is None else value
-
-
-def _csv_value(value: Any) -> Any:
-    return "" if value is None else value
 
 
 def _typed(field: ShownField, text: str) -> Any:

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
+from catalog.access.changes import ITEM, note_change
 from catalog.classification.types import DataType
 from catalog.db import utcnow
 from catalog.ingest.conform import ConformedChunk
@@ -138,6 +139,7 @@ class VersionWriter:
         self._session.execute(
             update(CatalogItem).where(CatalogItem.id == self._item_id).values(current_version_id=version.id)
         )
+        note_change(self._session, ITEM, self._item_id)
         return version
 
     def _positional(self, chunk: ConformedChunk) -> pa.Table:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
+from catalog.access.changes import ITEM, note_change
 from catalog.db import utcnow
 from catalog.departments.models import Department, SourceSystem
 from catalog.items.errors import ItemNotFound
@@ -218,6 +219,8 @@ def update_items(
     actor: str,
 ) -> None:
     now = utcnow()
+    for stored, _ in changed:
+        note_change(session, ITEM, stored.id)
     for chunk in _chunks(changed):
         session.execute(
             update(CatalogItem),
@@ -311,6 +314,7 @@ def set_status(session: Session, stored: StoredItem, target: str, actor: str) ->
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
+    note_change(session, ITEM, stored.id)
     session.add(
         ItemChange(
             item_id=stored.id,

@@ -23,6 +23,7 @@ from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from catalog.access.changes import ITEM, note_change
 from catalog.access.service import Principal, department_id
 from catalog.audit import service as audit
 from catalog.db import utcnow
@@ -162,7 +163,7 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
         raise SubscriptionExists(f"{consumer} already has an open subscription to {item.code}") from None
     automatic = item.sharing_type is SharingType.UNCONDITIONAL and level <= rules.auto_approve_max_level
     if automatic:
-        _activate(subscription, level)
+        _activate(session, subscription, level)
     _audit(session, subscription, actor, "subscription.request", item.code, automatic=automatic, level=level)
     return read(session, rules, subscription.id)
 
@@ -349,7 +350,8 @@ def _open_of(item_id: int, consumer_id: int) -> Select[Any]:
     )
 
 
-def _activate(subscription: Subscription, level: int) -> None:
+def _activate(session: Session, subscription: Subscription, level: int) -> None:
+    note_change(session, ITEM, subscription.item_id)
     now = utcnow()
     subscription.status = SubscriptionStatus.ACTIVE
     subscription.approved_level = level
@@ -374,13 +376,16 @@ def _change(
     session: Session, subscription_id: int, expected: SubscriptionStatus, values: dict[str, Any], strict: bool = True
 ) -> bool:
     """Compare-and-set: the change happens only if the status is still the one the decision was made on."""
-    result = session.execute(
+    item_id = session.execute(
         update(Subscription)
         .where(Subscription.id == subscription_id, Subscription.status == expected)
         .values(**values, updated_at=utcnow())
+        .returning(Subscription.item_id)
         .execution_options(synchronize_session=False)
-    )
-    changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    changed = item_id is not None
+    if changed:
+        note_change(session, ITEM, item_id)
     if not changed and strict:
         raise IllegalSubscriptionChange(
             f"subscription {subscription_id} changed while this decision was being made; reload it"

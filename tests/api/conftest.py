@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.app import create_app
 from catalog.access import service
+from catalog.access.changes import ITEM, note_change
 from catalog.db import make_engine, session_scope
 from catalog.ingest.service import ingest_export
+from catalog.items.models import CatalogItem
 from catalog.settings import Settings
 from tests.catalog.helpers import import_demo
 
@@ -25,6 +29,8 @@ USERS = {
     "wjj-user": ("wjj", "user"),
     "officer": ("psga", "data_officer"),
 }
+
+SECRET = "api-test-secret-api-test-secret!"
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +47,7 @@ def database(backend: str, database_factory: Any) -> str:
 
 @pytest.fixture(scope="module")
 def client(database: str) -> Iterator[TestClient]:
-    settings = Settings(database_url=database, secret_key=SecretStr("api-test-secret-api-test-secret!"))
+    settings = Settings(database_url=database, secret_key=SecretStr(SECRET), access_refresh_seconds=0)
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -83,3 +89,9 @@ def published(database: str, samples_dir: Path, tmp_path_factory: pytest.TempPat
     engine.dispose()
     lines = (samples_dir / "psga_population_20261121.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
     return [line.split(",")[0] for line in lines]
+
+
+def announce_every_item(session: Session) -> None:
+    """A test that writes behind the services' back announces it as they would (API processes remember)."""
+    for item_id in session.scalars(select(CatalogItem.id)):
+        note_change(session, ITEM, item_id)

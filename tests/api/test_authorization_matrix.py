@@ -14,7 +14,7 @@ from sqlalchemy import delete, update
 from catalog.access import service as access
 from catalog.db import make_engine, session_scope, utcnow
 from catalog.subscriptions.models import Subscription
-from tests.api.conftest import bearer
+from tests.api.conftest import announce_every_item, bearer
 
 ITEM = "PSGA-RK-0001"
 DATA = ["/data", "/data.csv", "/data.jsonl", "/data.parquet"]
@@ -49,6 +49,7 @@ def set_subscription(
     engine = make_engine(database)
     with session_scope(engine) as session:
         session.execute(delete(Subscription))
+        announce_every_item(session)
     subscription_id = None
     if state != "none":
         subscription_id = client.post("/subscriptions", json=REQUEST, headers=as_["zsj-user"]).json()["id"]
@@ -60,6 +61,7 @@ def set_subscription(
         if values:
             with session_scope(engine) as session:
                 session.execute(update(Subscription).where(Subscription.id == subscription_id).values(**values))
+                announce_every_item(session)
     engine.dispose()
     return subscription_id
 

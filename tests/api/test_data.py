@@ -3,22 +3,30 @@ CSV, JSON lines and Parquet, keyset pages, filters, pinned versions, open data, 
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
 import re
+import time
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select, update
 
+from api.app import create_app
 from catalog.access import service as access
 from catalog.audit.models import AuditEvent
+from catalog.classification.types import DataType, MaskingRule
 from catalog.db import make_engine, session_scope
-from catalog.delivery.service import FORMULA_PREFIXES, Grant, ShownField, csv_chunks
+from catalog.delivery.service import Grant, ShownField, csv_chunks, output_schema
+from catalog.settings import Settings
 from catalog.subscriptions.models import Subscription
-from tests.api.conftest import bearer
+from tests.api.conftest import SECRET, announce_every_item, bearer
+from tests.catalog.helpers import demo_raw
 
 REQUEST = {
     "item": "PSGA-RK-0001",
@@ -127,11 +135,24 @@ def test_csv_jsonl_and_parquet_downloads_are_masked_the_same_way(
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
-    grant = Grant("X", 1, "t", [], [ShownField("备注", "f1", "string", False, "redact")], None)  # type: ignore[arg-type]
-    rows = [[{"_row": i, "备注": prefix + "SUM(A1)"} for i, prefix in enumerate(FORMULA_PREFIXES, 1)]]
-    text = b"".join(csv_chunks(grant, iter(rows))).decode("utf-8-sig")
-    cells = [row[1] for row in csv.reader(io.StringIO(text))][1:]
-    assert all(cell.startswith("'") for cell in cells) and len(cells) == len(FORMULA_PREFIXES)
+    fields = [
+        ShownField("备注", "f1", DataType.STRING, False, MaskingRule.REDACT),
+        ShownField("金额", "f2", DataType.DECIMAL, False, MaskingRule.REDACT),
+        ShownField("数量", "f3", DataType.INTEGER, False, MaskingRule.REDACT),
+    ]
+    grant = Grant("X", 1, "t", (), fields, None, b"key")
+    starts = ["=", "+", "-", "@", "\t", "\r"]
+    columns = {
+        "_row": list(range(1, len(starts) + 2)),
+        "备注": [start + "SUM(A1)" for start in starts] + ["plain"],
+        "金额": ["-1.50"] * (len(starts) + 1),
+        "数量": [-3] * (len(starts) + 1),
+    }
+    batch = pa.RecordBatch.from_pydict(columns, schema=output_schema(grant))
+    text = b"".join(csv_chunks(grant, iter([batch]))).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    assert [row[1] for row in rows] == ["'" + start + "SUM(A1)" for start in starts] + ["plain"]
+    assert {row[2] for row in rows} == {"-1.50"} and {row[3] for row in rows} == {"-3"}  # numbers stay numbers
 
 
 def test_who_may_read_what(client: TestClient, as_: dict[str, dict[str, str]], subscribed: int, database: str) -> None:
@@ -157,10 +178,12 @@ def test_who_may_read_what(client: TestClient, as_: dict[str, dict[str, str]], s
             select(AuditEvent).where(AuditEvent.principal == "user:wjj-user", AuditEvent.action == "data.read")
         )
         session.execute(update(Subscription).where(Subscription.id == subscribed).values(status="revoked"))
+        announce_every_item(session)
     assert denied is not None and denied.outcome == "denied"
     assert client.get("/items/PSGA-RK-0001/data", headers=as_["zsj-user"]).status_code == 403
     with session_scope(engine) as session:
         session.execute(update(Subscription).where(Subscription.id == subscribed).values(status="active"))
+        announce_every_item(session)
     engine.dispose()
 
 
@@ -178,3 +201,44 @@ def test_officers_read_the_audit_trail_and_others_may_not(
     )
     assert client.get("/audit", headers=as_["psga-steward"]).status_code == 403
     assert client.get("/audit").status_code == 401
+
+
+def test_a_raised_level_masks_the_next_page(
+    client: TestClient, as_: dict[str, dict[str, str]], subscribed: int
+) -> None:
+    declaration = copy.deepcopy(next(item for item in demo_raw()["items"] if item["code"] == "PSGA-RK-0001"))
+    declaration.pop("status", None)
+    community = next(field for field in declaration["fields"] if field["name"] == "所属社区")
+    before = client.get("/items/PSGA-RK-0001/data", params={"limit": 1}, headers=as_["zsj-user"]).json()
+    assert before["masked_fields"] == ["公民身份号码", "姓名"]
+
+    community["level"] = 3
+    changed = client.put("/items/PSGA-RK-0001", json=declaration, headers=as_["psga-steward"])
+    assert changed.status_code == 200, changed.text
+    after = client.get("/items/PSGA-RK-0001/data", params={"limit": 1}, headers=as_["zsj-user"]).json()
+    assert after["masked_fields"] == ["公民身份号码", "姓名", "所属社区"]
+    assert after["rows"][0]["所属社区"] == "*" * len(before["rows"][0]["所属社区"])
+
+    community["level"] = 2
+    assert client.put("/items/PSGA-RK-0001", json=declaration, headers=as_["psga-steward"]).status_code == 200
+
+
+def test_another_api_process_follows_a_change_within_its_refresh_interval(
+    client: TestClient, as_: dict[str, dict[str, str]], subscribed: int, database: str
+) -> None:
+    interval = 0.3
+    settings = Settings(database_url=database, secret_key=SecretStr(SECRET), access_refresh_seconds=interval)
+    engine = make_engine(database)
+    with TestClient(create_app(settings)) as other:
+        assert other.get("/items/PSGA-RK-0001/data", headers=as_["zsj-user"]).status_code == 200
+        with session_scope(engine) as session:  # the consumer's subscription revoked by another process
+            session.execute(update(Subscription).where(Subscription.id == subscribed).values(status="revoked"))
+            announce_every_item(session)
+        changed_at = time.monotonic()
+        while other.get("/items/PSGA-RK-0001/data", headers=as_["zsj-user"]).status_code == 200:
+            assert time.monotonic() - changed_at < interval + 0.5, "the other process never forgot the subscription"
+            time.sleep(0.05)
+        with session_scope(engine) as session:
+            session.execute(update(Subscription).where(Subscription.id == subscribed).values(status="active"))
+            announce_every_item(session)
+    engine.dispose()

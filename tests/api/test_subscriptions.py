@@ -17,6 +17,7 @@ from catalog.db import make_engine, session_scope, utcnow
 from catalog.items.models import CatalogItem
 from catalog.subscriptions import service
 from catalog.subscriptions.models import Subscription
+from tests.api.conftest import announce_every_item
 
 POPULATION = {
     "item": "PSGA-RK-0001",
@@ -39,6 +40,7 @@ def reset(database: str) -> None:
     engine = make_engine(database)
     with session_scope(engine) as session:
         session.execute(update(Subscription).values(status="revoked"))
+        announce_every_item(session)
     engine.dispose()
 
 
@@ -200,6 +202,7 @@ def test_a_subscription_ends_on_time_and_the_scheduled_task_records_it(
             .where(Subscription.id == active["id"])
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
+        announce_every_item(session)
     with session_scope(engine) as session:
         assert service.active_for(session, item_id, "zsj") is None  # reads stop at once, before any task runs
         assert service.expire_due(session) == [active["id"]]

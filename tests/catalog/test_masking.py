@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
-from catalog.classification.masking import MASKERS, mask
+from catalog.classification.masking import MASKERS, mask, mask_column, pseudonym_key
 from catalog.classification.types import MaskingRule as M
+
+KEY = pseudonym_key("a test secret")
 
 
 @pytest.mark.parametrize(
@@ -14,22 +17,40 @@ from catalog.classification.types import MaskingRule as M
         (M.PHONE, "17083016613", "170****6613"),
         (M.NAME, "陈华", "陈*"),
         (M.NAME, "欧阳娜娜", "欧***"),
+        (M.NAME, "陈", "*"),
         (M.ADDRESS, "深圳市龙岗区坪山街道283号", "深圳市龙岗区***"),
+        (M.ADDRESS, "深圳市龙岗区", "******"),
         (M.EMAIL, "chen.hua@ps.gov.cn", "c***@ps.gov.cn"),
+        (M.EMAIL, "@ps.gov.cn", "***@ps.gov.cn"),
+        (M.EMAIL, "a@b@c", "a***@b@c"),
+        (M.EMAIL, "不是邮箱", "不***"),
         (M.REDACT, "江岭社区", "****"),
+        (M.REDACT, "", ""),
         (M.DROP, "anything", None),
         (M.NONE, "2026-11-20 02:00:00", "2026-11-20 02:00:00"),
         (M.ID_NUMBER, "1234", "****"),
+        (M.ID_NUMBER, "12345678", "********"),
+        (M.ID_NUMBER, "123456789", "1234*6789"),
     ],
 )
 def test_masking_keeps_a_shape_but_not_the_value(rule: M, value: str, masked: str | None) -> None:
-    assert mask(rule, value) == masked
+    assert mask(rule, value, KEY) == masked
 
 
-def test_hash_is_stable_and_not_the_value() -> None:
-    assert mask(M.HASH, "440307195307144048") == mask(M.HASH, "440307195307144048") != "440307195307144048"
+def test_a_column_is_masked_as_each_of_its_values_is() -> None:
+    values = ["440307195307144048", None, "陈华", "", "x@y.cn", "=1+2"]
+    for rule in M:
+        column = mask_column(rule, pa.array(values), KEY).to_pylist()
+        assert column == [mask(rule, value, KEY) for value in values], rule
+
+
+def test_hash_is_a_keyed_stable_pseudonym() -> None:
+    value = "440307195307144048"
+    assert mask(M.HASH, value, KEY) == mask(M.HASH, value, KEY) != value
+    assert len(mask(M.HASH, value, KEY) or "") == 16
+    assert mask(M.HASH, value, pseudonym_key("another secret")) != mask(M.HASH, value, KEY)
 
 
 def test_every_rule_has_a_masker_and_none_stays_none() -> None:
-    assert set(MASKERS) == set(M)
-    assert all(mask(rule, None) is None for rule in M)
+    assert set(MASKERS) | {M.HASH} == set(M)
+    assert all(mask(rule, None, KEY) is None for rule in M)
