@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import pyarrow as pa
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
 from api.deps import MAX_ID, GuardDep, PlatformDep, SessionDep
 from catalog.audit import service as audit
@@ -60,21 +60,23 @@ def page(
 def download_csv(code: str, session: SessionDep, guard: GuardDep, platform: PlatformDep,
                  version: Version = None, filters: Filters = []) -> StreamingResponse:  # noqa: B006  # fmt: skip
     return _download(code, version, filters, "csv", "text/csv; charset=utf-8", session, guard, platform,
-                     lambda grant, rows: delivery.csv_chunks(grant, rows))  # fmt: skip
+                     delivery.csv_download)  # fmt: skip
 
 
 @router.get("/data.jsonl", response_class=StreamingResponse)
 def download_jsonl(code: str, session: SessionDep, guard: GuardDep, platform: PlatformDep,
                    version: Version = None, filters: Filters = []) -> StreamingResponse:  # noqa: B006  # fmt: skip
     return _download(code, version, filters, "jsonl", "application/x-ndjson", session, guard, platform,
-                     lambda grant, batches: delivery.jsonl_chunks(batches))  # fmt: skip
+                     lambda connection, grant, filters: delivery.jsonl_chunks(
+                         delivery.stream_batches(connection, grant, filters)))  # fmt: skip
 
 
 @router.get("/data.parquet", response_class=StreamingResponse)
 def download_parquet(code: str, session: SessionDep, guard: GuardDep, platform: PlatformDep,
                      version: Version = None, filters: Filters = []) -> StreamingResponse:  # noqa: B006  # fmt: skip
     return _download(code, version, filters, "parquet", "application/vnd.apache.parquet", session, guard, platform,
-                     lambda grant, rows: delivery.parquet_chunks(grant, rows))  # fmt: skip
+                     lambda connection, grant, filters: delivery.parquet_chunks(
+                         grant, delivery.stream_batches(connection, grant, filters)))  # fmt: skip
 
 
 def _download(
@@ -86,7 +88,7 @@ def _download(
     session: SessionDep,
     guard: GuardDep,
     platform: PlatformDep,
-    encode: Callable[[delivery.Grant, Iterator[pa.RecordBatch]], Iterator[bytes]],
+    encode: Callable[[Connection, delivery.Grant, dict[str, str]], Iterator[bytes]],
 ) -> StreamingResponse:
     with guard.refusals_audited("data.read", item_code=code):
         grant = _grant(code, version, session, guard)
@@ -97,7 +99,7 @@ def _download(
     def body() -> Iterator[bytes]:
         with platform.engine.connect() as connection:  # its own read-only transaction, for as long as it streams
             connection = connection.execution_options(**{READ_ONLY: True})
-            yield from encode(grant, delivery.stream_batches(connection, grant, parsed))
+            yield from encode(connection, grant, parsed)
 
     headers = _headers(grant) | {"Content-Disposition": f'attachment; filename="{code}-v{grant.version}.{kind}"'}
     return StreamingResponse(body(), media_type=media_type, headers=headers)

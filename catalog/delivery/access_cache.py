@@ -53,6 +53,7 @@ class DeclaredField:
 class PublishedVersion:
     number: int
     table_name: str
+    row_count: int
     fields: tuple[Mapping[str, Any], ...]  # every column of the version, as recorded when it was published
 
 
@@ -179,13 +180,15 @@ class AccessCache:
 def load_item_access(session: Session, code: str) -> ItemAccess | None:
     row = session.execute(
         select(CatalogItem.id, CatalogItem.status, CatalogItem.open_data)
-        .add_columns(ItemVersion.number, ItemVersion.table_name, ItemVersion.fields)
+        .add_columns(ItemVersion.number, ItemVersion.table_name, ItemVersion.row_count, ItemVersion.fields)
         .outerjoin(ItemVersion, ItemVersion.id == CatalogItem.current_version_id)
         .where(CatalogItem.code == code)
     ).one_or_none()
     if row is None:
         return None
-    current = None if row.number is None else PublishedVersion(row.number, row.table_name, tuple(row.fields))
+    current = (
+        None if row.number is None else PublishedVersion(row.number, row.table_name, row.row_count, tuple(row.fields))
+    )
     declared = session.execute(
         select(ItemField.name, ItemField.data_type, ItemField.level, ItemField.masking)
         .where(ItemField.item_id == row.id)

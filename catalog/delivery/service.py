@@ -8,9 +8,10 @@ caller sees unmasked (a filter on a masked field would tell its values).
 
 from __future__ import annotations
 
+import csv
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,11 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Select, Text, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from catalog.access.service import Principal
-from catalog.classification.masking import mask_column
+from catalog.classification.masking import mask_column, mask_sql
 from catalog.classification.types import DataType, MaskingRule
 from catalog.db import utcnow
 from catalog.delivery.access_cache import AccessCache, PublishedVersion
@@ -33,12 +34,14 @@ from catalog.ingest.models import ItemVersion
 from catalog.ingest.publish import ROW_COLUMN, positional_table
 from catalog.items.errors import ItemNotFound
 from catalog.items.schemas import ItemStatus
+from catalog.prefetch import prefetched
 
 MAX_PAGE = 1000
 STREAM_BATCH = 5000
-COPY_BLOCK = 8 << 20  # bytes of COPY output parsed at a time
+COPY_BLOCK = 4 << 20  # bytes of COPY output parsed at a time
 OPEN_DATA_LEVEL = 1
-FORMULA_PATTERN = "^[=+\\-@\t\r]"  # a spreadsheet would run a cell starting so as a formula
+FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"]  # a spreadsheet would run a cell starting so as a formula
+CSV_CHUNK = 1 << 20
 ARROW_TYPES = {
     DataType.INTEGER: pa.int64(),
     DataType.DATE: pa.date32(),
@@ -76,6 +79,7 @@ class Grant:
     item: str
     version: int
     table_name: str
+    row_count: int  # of the whole version
     version_fields: tuple[Mapping[str, Any], ...]  # every column of the version, as recorded when it was published
     fields: list[ShownField]  # what is returned, in declared order
     subscription_id: int | None
@@ -113,8 +117,8 @@ def grant_for(
         for f in approved
         if f.name in columns and not (f.level > level and f.masking is MaskingRule.DROP)
     ]
-    return Grant(item_code, published.number, published.table_name, published.fields, shown, subscription_id,
-                 cache.pseudonym_key)  # fmt: skip
+    return Grant(item_code, published.number, published.table_name, published.row_count, published.fields, shown,
+                 subscription_id, cache.pseudonym_key)  # fmt: skip
 
 
 def _effective(masking: MaskingRule) -> MaskingRule:
@@ -126,19 +130,27 @@ def _pinned_version(session: Session, item_id: int, item_code: str, number: int 
     row = None
     if number is not None:
         row = session.execute(
-            select(ItemVersion.number, ItemVersion.table_name, ItemVersion.fields).where(
+            select(ItemVersion.number, ItemVersion.table_name, ItemVersion.row_count, ItemVersion.fields).where(
                 ItemVersion.item_id == item_id, ItemVersion.number == number
             )
         ).one_or_none()
     if row is None:
         which = "no version yet" if number is None else f"no version {number} (or it is past its retention)"
         raise VersionNotFound(f"item {item_code} has {which}")
-    return PublishedVersion(row.number, row.table_name, tuple(row.fields))
+    return PublishedVersion(row.number, row.table_name, row.row_count, tuple(row.fields))
 
 
-def rows_query(grant: Grant, filters: Mapping[str, str], after: int = 0, limit: int | None = None) -> Select[Any]:
+def rows_query(
+    grant: Grant,
+    filters: Mapping[str, str],
+    after: int = 0,
+    limit: int | None = None,
+    shown: Callable[[ShownField, ColumnElement[Any]], ColumnElement[Any]] | None = None,
+) -> Select[Any]:
+    """The grant's rows in order (``shown``: how each field's column is selected; as stored by default)."""
     table = positional_table(grant.table_name, [DataType(field["data_type"]) for field in grant.version_fields])
-    columns = [table.c[ROW_COLUMN], *(table.c[field.column] for field in grant.fields)]
+    columns: list[ColumnElement[Any]] = [table.c[ROW_COLUMN]]
+    columns += [shown(f, table.c[f.column]) if shown else table.c[f.column] for f in grant.fields]
     statement = select(*columns).where(table.c[ROW_COLUMN] > after).order_by(table.c[ROW_COLUMN])
     by_name = {field.name: field for field in grant.fields}
     for name, text in sorted(filters.items()):
@@ -150,6 +162,8 @@ def rows_query(grant: Grant, filters: Mapping[str, str], after: int = 0, limit: 
 
 
 def count_rows(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> int:
+    if not filters:
+        return grant.row_count  # recorded when the version was published
     inner = rows_query(grant, filters).order_by(None).subquery()
     return int(connection.scalar(select(func.count()).select_from(inner)) or 0)
 
@@ -179,7 +193,7 @@ def stream_batches(connection: Connection, grant: Grant, filters: Mapping[str, s
 
 
 def _copied_batches(connection: Connection, grant: Grant, statement: Select[Any]) -> Iterator[pa.RecordBatch]:
-    compiled = statement.compile(dialect=connection.dialect)
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     sql = f"COPY ({compiled}) TO STDOUT (FORMAT csv)"
     names = [ROW_COLUMN, *(field.column for field in grant.fields)]
     convert = pacsv.ConvertOptions(
@@ -195,18 +209,24 @@ def _copied_batches(connection: Connection, grant: Grant, statement: Select[Any]
         pacsv.ParseOptions(newlines_in_values=True),
         convert,
     )
+    for block in prefetched(_copy_blocks(connection, sql, compiled.params, COPY_BLOCK), "copy-read"):
+        yield from _parsed(block, options)
+
+
+def _copy_blocks(connection: Connection, sql: str, params: Mapping[str, Any], size: int) -> Iterator[bytes]:
+    """COPY's output in blocks of whole rows (it sends one row at a time), so each block is a CSV document."""
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor, cursor.copy(sql, compiled.params) as copy:
+    with cursor, cursor.copy(sql, params) as copy:
         rows: list[bytes] = []
-        size = 0
-        for row in copy:  # COPY sends whole rows, so a block of them is a complete CSV document
+        gathered = 0
+        for row in copy:
             rows.append(bytes(row))
-            size += len(row)
-            if size >= COPY_BLOCK:
-                yield from _parsed(b"".join(rows), options)
-                rows, size = [], 0
+            gathered += len(row)
+            if gathered >= size:
+                yield b"".join(rows)
+                rows, gathered = [], 0
         if rows:
-            yield from _parsed(b"".join(rows), options)
+            yield b"".join(rows)
 
 
 def _parsed(block: bytes, options: tuple[Any, Any, Any]) -> Iterator[pa.RecordBatch]:
@@ -267,14 +287,57 @@ def json_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
+def csv_download(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> Iterator[bytes]:
+    """Every row as the grantee sees it, as CSV. PostgreSQL masks and writes the rows itself (COPY, with the
+    rules as SQL expressions), in its own process; other databases go through Arrow."""
+    if connection.dialect.name != "postgresql":
+        yield from csv_chunks(grant, stream_batches(connection, grant, filters))
+        return
+    yield _csv_header(grant)
+    statement = rows_query(grant, filters, shown=lambda field, column: _csv_cell_sql(field, column, grant))
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    sql = f"COPY ({compiled}) TO STDOUT (FORMAT csv)"
+    yield from _copy_blocks(connection, sql, compiled.params, CSV_CHUNK)
+
+
+def _csv_header(grant: Grant) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([ROW_COLUMN, *grant.names])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # a BOM: spreadsheet programs then read UTF-8 right
+
+
+def _csv_cell_sql(field: ShownField, column: ColumnElement[Any], grant: Grant) -> ColumnElement[Any]:
+    if field.masked:
+        return _formula_safe_sql(mask_sql(field.masking, _text_sql(column, field.data_type), grant.pseudonym_key))
+    if field.data_type is DataType.STRING:
+        return _formula_safe_sql(column)
+    if field.data_type is DataType.BOOLEAN:
+        return _text_sql(column, field.data_type)
+    return column
+
+
+def _text_sql(column: ColumnElement[Any], data_type: DataType) -> ColumnElement[str]:
+    """A stored value as text, as ``_as_text`` makes it (masking works on the text)."""
+    if data_type is DataType.DATETIME:
+        return func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:SS')
+    if data_type is DataType.BOOLEAN:
+        return case((column.is_(True), "true"), (column.is_(False), "false"))
+    return cast(column, Text)
+
+
+def _formula_safe_sql(text: ColumnElement[str]) -> ColumnElement[str]:
+    first = func.ascii(text)  # the first character's code point: cheaper than taking the character
+    return case((first.in_([ord(start) for start in FORMULA_STARTS]), literal("'").concat(text)), else_=text)
+
+
 def csv_chunks(grant: Grant, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
     schema = output_schema(grant)
     guarded = [
         position for position, field in enumerate(grant.fields, 1) if field.masked or field.data_type is DataType.STRING
     ]
     sink = _DrainableSink()
-    sink.write("\ufeff".encode())  # a BOM: spreadsheet programs then read UTF-8 right
-    with pacsv.CSVWriter(sink, schema) as writer:
+    sink.write(_csv_header(grant))
+    with pacsv.CSVWriter(sink, schema, write_options=pacsv.WriteOptions(include_header=False)) as writer:
         yield sink.drain()
         for batch in batches:
             columns = list(batch.columns)
@@ -287,7 +350,9 @@ def csv_chunks(grant: Grant, batches: Iterator[pa.RecordBatch]) -> Iterator[byte
 
 def _formula_safe(column: pa.Array) -> pa.Array:
     """A text cell a spreadsheet would run as a formula gets a leading quote."""
-    risky = pc.fill_null(pc.match_substring_regex(column, FORMULA_PATTERN), False)
+    risky = pc.fill_null(pc.is_in(pc.utf8_slice_codeunits(column, 0, 1), pa.array(FORMULA_STARTS)), False)
+    if not pc.any(risky).as_py():
+        return column
     return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
 
 

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,8 +31,7 @@ from catalog.ingest.tables import RawTable, read_csv, read_json, read_xlsx
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
 from catalog.items.schemas import BadRowPolicy, FieldDeclaration, QualityPolicy
-
-T = TypeVar("T")
+from catalog.prefetch import prefetched
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ def _stage(
     writer = VersionWriter(session, item_id, fields)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool:
         written: Future[None] | None = None
-        for chunk in _prefetched(chunks):
+        for chunk in prefetched(chunks, "ingest-read"):
             if written is not None:
                 written.result()  # one chunk in flight: the session's connection is used by one thread at a time
             leave_out = chunk.rejected_rows if validator is None else None
@@ -161,15 +160,6 @@ def _stage(
         if written is not None:
             written.result()
     return writer
-
-
-def _prefetched(items: Iterator[T]) -> Iterator[T]:
-    """The items of an iterator, each next one produced in a background thread while the caller works."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as pool:
-        upcoming = pool.submit(next, items, None)
-        while (item := upcoming.result()) is not None:
-            upcoming = pool.submit(next, items, None)
-            yield item
 
 
 def release_batch(session: Session, batch_id: int, actor: str, reason: str, force: bool = False) -> IngestOutcome:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from sqlalchemy import Engine, String, literal, select
 
-from catalog.classification.masking import MASKERS, mask, mask_column, pseudonym_key
+from catalog.classification.masking import MASKERS, mask, mask_column, mask_sql, pseudonym_key
 from catalog.classification.types import MaskingRule as M
 
 KEY = pseudonym_key("a test secret")
@@ -54,3 +55,28 @@ def test_hash_is_a_keyed_stable_pseudonym() -> None:
 def test_every_rule_has_a_masker_and_none_stays_none() -> None:
     assert set(MASKERS) | {M.HASH} == set(M)
     assert all(mask(rule, None, KEY) is None for rule in M)
+
+
+TRICKY = [
+    "440307195307144048",
+    "陈华",
+    "陈",
+    "",
+    "x@y.cn",
+    "@d",
+    "a@b@c",
+    "不是邮箱",
+    "=1+2",
+    "深圳市龙岗区坪山街道283号",
+    None,
+]
+
+
+def test_postgresql_masks_a_download_exactly_as_the_reference_does(engine: Engine) -> None:
+    """PostgreSQL masks CSV downloads itself: every rule's SQL gives the reference's text, the HMAC included."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the rules as SQL serve PostgreSQL only")
+    with engine.connect() as connection:
+        for rule in set(M) - {M.DROP}:
+            in_sql = [connection.scalar(select(mask_sql(rule, literal(value, String), KEY))) for value in TRICKY]
+            assert in_sql == mask_column(rule, pa.array(TRICKY, pa.string()), KEY).to_pylist(), rule
