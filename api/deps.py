@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -62,7 +63,7 @@ class Platform:
         self.access = AccessCache(self.settings.access_refresh_seconds, key)
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -80,22 +81,33 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_principal(request: Request, session: SessionDep, platform: PlatformDep) -> Principal:
-    platform.access.refresh(session)
-    header = request.headers.get("authorization")
-    if header is None:
-        principal = ANONYMOUS
-    else:
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() != "bearer" or not credential.strip():
-            raise unauthenticated("send the access token or machine token as 'Authorization: Bearer <token>'")
-        secret = platform.settings.secret_key.get_secret_value()
-        principal = platform.access.principal(session, credential.strip(), secret)
+async def get_principal(request: Request, session: SessionDep, platform: PlatformDep) -> Principal:
+    """Who is asking: from memory when it can be (no thread hand-off, no database), else looked up."""
+    credential = _bearer_credential(request)
+    secret = platform.settings.secret_key.get_secret_value()
+    principal = platform.access.known_principal(credential, secret)
+    if principal is None:
+        principal = await run_in_threadpool(_look_up_principal, session, platform, credential, secret)
     client = request.client.host if request.client else "unknown"
     wait = platform.limiter.take(principal.subject if not principal.anonymous else f"anonymous@{client}")
     if wait:
         raise ApiProblem(429, "rate_limited", "too many requests; slow down", {"Retry-After": str(int(wait) + 1)})
     return principal
+
+
+def _bearer_credential(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise unauthenticated("send the access token or machine token as 'Authorization: Bearer <token>'")
+    return credential.strip()
+
+
+def _look_up_principal(session: Session, platform: Platform, credential: str | None, secret: str) -> Principal:
+    platform.access.refresh(session)
+    return ANONYMOUS if credential is None else platform.access.principal(session, credential, secret)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -142,7 +154,7 @@ class Guard:
         return self.principal
 
 
-def get_guard(principal: PrincipalDep, platform: PlatformDep, session: SessionDep) -> Guard:
+async def get_guard(principal: PrincipalDep, platform: PlatformDep, session: SessionDep) -> Guard:
     return Guard(principal, platform, session)
 
 

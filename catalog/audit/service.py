@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from catalog.audit.models import AuditEvent
@@ -26,9 +26,9 @@ def record(
     fields_masked: Sequence[str] = (),
     rows: int | None = None,
     **detail: Any,
-) -> AuditEvent:
+) -> None:
     """Add an audit event to the caller's transaction: it commits (or not) with what it records."""
-    event = AuditEvent(
+    statement = insert(AuditEvent).values(  # no unit of work: nothing reads the row back
         principal=principal,
         department=department,
         action=action,
@@ -41,9 +41,7 @@ def record(
         rows=rows,
         detail=detail,
     )
-    session.add(event)
-    session.flush()
-    return event
+    session.execute(statement)
 
 
 def events(

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from catalog.access import changes
 from catalog.access.policy import PolicyEnforcer
 from catalog.access.service import (
+    ANONYMOUS,
     InvalidCredentials,
     Principal,
     decode_access_token,
@@ -142,6 +143,21 @@ class AccessCache:
         with self._lock:
             if generation == self._generation and not session.info.get(changes.PENDING):
                 store()
+
+    def known_principal(self, credential: str | None, secret: str) -> Principal | None:
+        """The principal of a credential from memory alone; None when the database must be asked (a poll is due,
+        or the credential was not seen since it last changed). InvalidCredentials for a bad access token."""
+        if time.monotonic() >= self._next_poll:
+            return None
+        if credential is None:
+            return ANONYMOUS
+        if is_machine_token(credential):
+            known = self._tokens.get(token_digest(credential))
+            if known is None or known[1] <= utcnow():
+                return None
+            return known[0]
+        principal = decode_access_token(credential, secret)
+        return principal if principal.subject in self._active_users else None
 
     def principal(self, session: Session, credential: str, secret: str) -> Principal:
         """Who a bearer credential (an access token or a machine token) belongs to; InvalidCredentials if no one."""

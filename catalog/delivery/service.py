@@ -9,19 +9,35 @@ caller sees unmasked (a filter on a masked field would tell its values).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache, partial
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import ColumnElement, Connection, Select, Text, case, cast, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from catalog.access.service import Principal
@@ -80,8 +96,9 @@ class Grant:
     version: int
     table_name: str
     row_count: int  # of the whole version
-    version_fields: tuple[Mapping[str, Any], ...]  # every column of the version, as recorded when it was published
-    fields: list[ShownField]  # what is returned, in declared order
+    # every column of the version, as recorded when it was published (the table name says which version it is)
+    version_fields: tuple[Mapping[str, Any], ...] = dataclasses.field(compare=False, hash=False)
+    fields: tuple[ShownField, ...]  # what is returned, in declared order
     subscription_id: int | None
     pseudonym_key: bytes  # the hash rule's key
 
@@ -112,11 +129,11 @@ def grant_for(
     published = item.current if version is None or (item.current and item.current.number == version) else None
     published = published or _pinned_version(session, item.id, item_code, version)
     columns = {field["name"]: field["column"] for field in published.fields}
-    shown = [
+    shown = tuple(
         ShownField(f.name, columns[f.name], f.data_type, f.level > level, _effective(f.masking))
         for f in approved
         if f.name in columns and not (f.level > level and f.masking is MaskingRule.DROP)
-    ]
+    )
     return Grant(item_code, published.number, published.table_name, published.row_count, published.fields, shown,
                  subscription_id, cache.pseudonym_key)  # fmt: skip
 
@@ -143,22 +160,36 @@ def _pinned_version(session: Session, item_id: int, item_code: str, number: int 
 def rows_query(
     grant: Grant,
     filters: Mapping[str, str],
-    after: int = 0,
-    limit: int | None = None,
     shown: Callable[[ShownField, ColumnElement[Any]], ColumnElement[Any]] | None = None,
+    paged: bool = False,
 ) -> Select[Any]:
-    """The grant's rows in order (``shown``: how each field's column is selected; as stored by default)."""
-    table = positional_table(grant.table_name, [DataType(field["data_type"]) for field in grant.version_fields])
-    columns: list[ColumnElement[Any]] = [table.c[ROW_COLUMN]]
+    """The grant's rows in order, after the row number bound as ``after`` (and, paged, at most ``limit`` of them);
+    ``shown``: how each field's column is selected (as stored by default)."""
+    table = _version_table(grant.table_name, tuple(DataType(field["data_type"]) for field in grant.version_fields))
+    row = table.c[ROW_COLUMN]
+    columns: list[ColumnElement[Any]] = [row]
     columns += [shown(f, table.c[f.column]) if shown else table.c[f.column] for f in grant.fields]
-    statement = select(*columns).where(table.c[ROW_COLUMN] > after).order_by(table.c[ROW_COLUMN])
+    statement = select(*columns).where(row > bindparam("after", 0, type_=BigInteger)).order_by(row)
     by_name = {field.name: field for field in grant.fields}
     for name, text in sorted(filters.items()):
         field = by_name.get(name)
         if field is None or field.masked:
             raise InvalidFilter(f"{name} is not a field you can filter on: filters apply to fields you see unmasked")
         statement = statement.where(table.c[field.column] == _typed(field, text))
-    return statement.limit(limit) if limit is not None else statement
+    return statement.limit(bindparam("limit", type_=Integer)) if paged else statement
+
+
+@lru_cache(maxsize=4096)
+def _masked_page_query(grant: Grant) -> Select[Any]:
+    """Built once per grant: the expressions of the masking rules take longer to build than to run."""
+    return rows_query(grant, {}, shown=partial(_shown_sql, grant=grant), paged=True)
+
+
+@lru_cache(maxsize=4096)
+def _version_table(name: str, data_types: tuple[DataType, ...]) -> Table:
+    """Versions never change once published: their table objects are made once (and their statements compiled
+    once, through SQLAlchemy's cache)."""
+    return positional_table(name, data_types)
 
 
 def count_rows(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> int:
@@ -171,11 +202,44 @@ def count_rows(connection: Connection, grant: Grant, filters: Mapping[str, str])
 def read_page(
     connection: Connection, grant: Grant, filters: Mapping[str, str], after: int, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """Up to ``limit`` rows after row number ``after`` (keyset), as JSON-ready dicts, and the next ``after``."""
+    """Up to ``limit`` rows after row number ``after`` (keyset), as JSON-ready dicts, and the next ``after``.
+    PostgreSQL masks the rows in the query; other databases' rows are masked through Arrow."""
     limit = max(1, min(limit, MAX_PAGE))
-    rows = connection.execute(rows_query(grant, filters, after, limit + 1)).all()
-    page = json_rows(shown_batch(grant, _batch_of(grant, rows[:limit])))
+    bounds = {"after": after, "limit": limit + 1}
+    if connection.dialect.name == "postgresql":
+        statement = (
+            _masked_page_query(grant)
+            if not filters
+            else rows_query(grant, filters, shown=partial(_shown_sql, grant=grant), paged=True)
+        )
+        rows = connection.execute(statement, bounds).all()
+        page = _json_records(grant, rows[:limit])
+    else:
+        rows = connection.execute(rows_query(grant, filters, paged=True), bounds).all()
+        page = json_rows(shown_batch(grant, _batch_of(grant, rows[:limit])))
     return page, (rows[limit - 1][0] if len(rows) > limit else None)
+
+
+def _json_records(grant: Grant, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Rows as JSON objects: decimals as their exact text, dates and times in ISO 8601."""
+    names = [ROW_COLUMN, *grant.names]
+    converted = [
+        (position, names[position], str if field.data_type is DataType.DECIMAL else _isoformat)
+        for position, field in enumerate(grant.fields, 1)
+        if not field.masked and field.data_type in (DataType.DECIMAL, DataType.DATE, DataType.DATETIME)
+    ]
+    records = []
+    for row in rows:
+        record = dict(zip(names, row, strict=True))
+        for position, name, convert in converted:
+            if row[position] is not None:
+                record[name] = convert(row[position])
+        records.append(record)
+    return records
+
+
+def _isoformat(value: date | datetime) -> str:
+    return value.isoformat()
 
 
 def stream_batches(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> Iterator[pa.RecordBatch]:
@@ -306,11 +370,16 @@ def _csv_header(grant: Grant) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # a BOM: spreadsheet programs then read UTF-8 right
 
 
-def _csv_cell_sql(field: ShownField, column: ColumnElement[Any], grant: Grant) -> ColumnElement[Any]:
+def _shown_sql(field: ShownField, column: ColumnElement[Any], grant: Grant) -> ColumnElement[Any]:
+    """A field's column as the grantee sees it, masked by PostgreSQL (as ``shown_batch`` masks it)."""
     if field.masked:
-        return _formula_safe_sql(mask_sql(field.masking, _text_sql(column, field.data_type), grant.pseudonym_key))
-    if field.data_type is DataType.STRING:
-        return _formula_safe_sql(column)
+        return mask_sql(field.masking, _text_sql(column, field.data_type), grant.pseudonym_key)
+    return column
+
+
+def _csv_cell_sql(field: ShownField, column: ColumnElement[Any], grant: Grant) -> ColumnElement[Any]:
+    if field.masked or field.data_type is DataType.STRING:
+        return _formula_safe_sql(_shown_sql(field, column, grant))
     if field.data_type is DataType.BOOLEAN:
         return _text_sql(column, field.data_type)
     return column

@@ -65,7 +65,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return None if value is None else str(value) if dialect.name == "sqlite" else Decimal(str(value))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(str(value))
+        return value if value is None or isinstance(value, Decimal) else Decimal(str(value))
 
 
 COLUMN_TYPES: dict[DataType, TypeEngine[Any]] = {

@@ -147,7 +147,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
         ShownField("金额", "f2", DataType.DECIMAL, False, MaskingRule.REDACT),
         ShownField("数量", "f3", DataType.INTEGER, False, MaskingRule.REDACT),
     ]
-    grant = Grant("X", 1, "t", 0, (), fields, None, b"key")
+    grant = Grant("X", 1, "t", 0, (), tuple(fields), None, b"key")
     starts = ["=", "+", "-", "@", "\t", "\r"]
     columns = {
         "_row": list(range(1, len(starts) + 2)),
