@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from catalog.audit.models import AuditEvent
 
+_INSERT = insert(AuditEvent)
+
 
 def record(
     session: Session,
@@ -28,7 +30,7 @@ def record(
     **detail: Any,
 ) -> None:
     """Add an audit event to the caller's transaction: it commits (or not) with what it records."""
-    statement = insert(AuditEvent).values(  # no unit of work: nothing reads the row back
+    values = dict(
         principal=principal,
         department=department,
         action=action,
@@ -41,7 +43,7 @@ def record(
         rows=rows,
         detail=detail,
     )
-    session.execute(statement)
+    session.connection().execute(_INSERT, values)  # a plain insert: nothing reads the row back
 
 
 def events(
