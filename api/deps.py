@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -19,7 +19,6 @@ from catalog.access.changes import ANNOUNCED
 from catalog.access.service import ANONYMOUS, Principal
 from catalog.audit import service as audit
 from catalog.classification.masking import pseudonym_key
-from catalog.db import session_scope
 from catalog.delivery.access_cache import AccessCache
 from catalog.errors import DomainError
 from catalog.settings import Settings
@@ -68,11 +67,21 @@ async def get_platform(request: Request) -> Platform:
     return platform
 
 
-def get_session(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[Session]:
+async def get_session(platform: Annotated[Platform, Depends(get_platform)]) -> AsyncIterator[Session]:
     """One transaction per request: committed when the endpoint returns, before the response is sent (a failed
-    commit is an error response, never a success), rolled back when it raises."""
-    with session_scope(platform.engine) as session:
+    commit is an error response, never a success), rolled back when it raises. Only the database work goes to a
+    worker thread, and only when there is some (an endpoint that committed itself needs no second hand-off)."""
+    session = Session(platform.engine, expire_on_commit=False)
+    try:
         yield session
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
+    except BaseException:
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        session.close()  # no transaction is left open here: this returns nothing to the pool, no database work
     if session.info.pop(ANNOUNCED, False):
         platform.access.poll_soon()
 
