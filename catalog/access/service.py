@@ -108,13 +108,6 @@ def issue_access_token(principal: Principal, secret: str, minutes: int = ACCESS_
     return jwt.encode(claims, secret, algorithm=ALGORITHM), minutes * 60
 
 
-def principal_from_access_token(session: Session, token: str, secret: str) -> Principal:
-    principal = decode_access_token(token, secret)
-    if not user_is_active(session, principal.subject):  # deactivated (or removed) since the token was issued
-        raise InvalidCredentials("the access token's user is no longer active")
-    return principal
-
-
 def decode_access_token(token: str, secret: str) -> Principal:
     """The principal an access token was issued to, if its signature and lifetime hold (no database read)."""
     try:
@@ -148,13 +141,6 @@ def create_machine_token(
     session.flush()
     policy.grant_role(session, f"token:{token.id}", "system", department)
     return token, secret
-
-
-def principal_from_machine_token(session: Session, secret: str) -> Principal:
-    principal, expires_at = machine_token_holder(session, token_digest(secret))
-    if expires_at <= utcnow():
-        raise InvalidCredentials("the token has been revoked or has expired")
-    return principal
 
 
 def machine_token_holder(session: Session, digest: str) -> tuple[Principal, datetime]:

@@ -288,20 +288,6 @@ def listing(
     return _reads(session, rules, statement)
 
 
-def active_for(session: Session, item_id: int, consumer: str, now: datetime | None = None) -> Subscription | None:
-    """The consumer's subscription to the item that is active right now (its period checked here, to the second)."""
-    return session.scalar(
-        select(Subscription)
-        .join(Department, Subscription.consumer_department_id == Department.id)
-        .where(
-            Subscription.item_id == item_id,
-            Department.code == consumer,
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscription.expires_at > (now or utcnow()),
-        )
-    )
-
-
 def _reads(session: Session, rules: Rules, statement: Select[Any]) -> list[SubscriptionRead]:
     subscriptions = list(session.scalars(statement))
     if not subscriptions:

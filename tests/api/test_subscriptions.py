@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from catalog.access import service as access
 from catalog.audit.models import AuditEvent
 from catalog.db import make_engine, session_scope, utcnow
+from catalog.delivery.access_cache import ActiveSubscription, load_item_access
 from catalog.items.models import CatalogItem
 from catalog.subscriptions import service
 from catalog.subscriptions.models import Subscription
@@ -189,14 +191,19 @@ def test_two_approvals_racing_leave_one_consistent_state(client: TestClient, as_
     assert final.status is service.SubscriptionStatus.PROVIDER_APPROVED and len(approvals) == 1
 
 
+def active_subscription(session: Session) -> ActiveSubscription | None:
+    """zsj's subscription to the enterprise item, as a data read decides it."""
+    item = load_item_access(session, "SCJG-FR-0001")
+    return None if item is None else item.subscription_of("zsj", utcnow())
+
+
 def test_a_subscription_ends_on_time_and_the_scheduled_task_records_it(
     client: TestClient, as_: dict[str, dict[str, str]], database: str
 ) -> None:
     active = status_of(client.post("/subscriptions", json=ENTERPRISE, headers=as_["zsj-user"]), 201)
     engine = make_engine(database)
     with session_scope(engine) as session:
-        item_id = session.scalar(select(CatalogItem.id).where(CatalogItem.code == "SCJG-FR-0001"))
-        assert item_id is not None and service.active_for(session, item_id, "zsj") is not None
+        assert active_subscription(session) is not None
         session.execute(
             update(Subscription)
             .where(Subscription.id == active["id"])
@@ -204,7 +211,7 @@ def test_a_subscription_ends_on_time_and_the_scheduled_task_records_it(
         )
         announce_every_item(session)
     with session_scope(engine) as session:
-        assert service.active_for(session, item_id, "zsj") is None  # reads stop at once, before any task runs
+        assert active_subscription(session) is None  # reads stop at once, before any task runs
         assert service.expire_due(session) == [active["id"]]
         assert service.expire_due(session) == []
     engine.dispose()

@@ -13,10 +13,16 @@ from catalog.access import service
 from catalog.access.models import MachineToken, UserAccount
 from catalog.access.policy import roles_of
 from catalog.db import utcnow
+from catalog.delivery.access_cache import AccessCache
 from tests.catalog.helpers import import_demo
 
 SECRET = "test-secret-test-secret-test-secret"
 PASSWORD = "correct horse battery staple"
+
+
+def principal_of(session: Session, credential: str) -> service.Principal:
+    """Who a credential belongs to, as the API asks (a new process's memory each time)."""
+    return AccessCache(refresh_seconds=0, pseudonym_key=b"key").principal(session, credential, SECRET)
 
 
 @pytest.fixture
@@ -52,17 +58,17 @@ def test_access_tokens_expire_and_die_with_their_user(demo: Session) -> None:
                                      PASSWORD)  # fmt: skip
     token, lifetime = service.issue_access_token(principal, SECRET)
     assert lifetime == service.ACCESS_TOKEN_MINUTES * 60
-    assert service.principal_from_access_token(demo, token, SECRET) == principal
+    assert principal_of(demo, token) == principal
 
     expired, _ = service.issue_access_token(principal, SECRET, minutes=-1)
     forged = jwt.encode({"sub": "user:zhao", "dep": "psga", "exp": utcnow() + timedelta(minutes=5)}, "other-key-x" * 4)
     for bad in (expired, forged, "not a token"):
         with pytest.raises(service.InvalidCredentials):
-            service.principal_from_access_token(demo, bad, SECRET)
+            principal_of(demo, bad)
 
     demo.scalars(select(UserAccount).where(UserAccount.username == "zhao")).one().active = False
     with pytest.raises(service.InvalidCredentials, match="no longer active"):
-        service.principal_from_access_token(demo, token, SECRET)
+        principal_of(demo, token)
 
 
 def test_machine_tokens_are_shown_once_stored_hashed_and_revocable(demo: Session) -> None:
@@ -71,22 +77,22 @@ def test_machine_tokens_are_shown_once_stored_hashed_and_revocable(demo: Session
     stored = demo.scalars(select(MachineToken)).one()
     assert secret not in (stored.token_hash, stored.prefix) and secret.startswith(stored.prefix)
     assert roles_of(demo, f"token:{token.id}") == [("system", "zsj")]
-    assert service.principal_from_machine_token(demo, secret) == service.Principal(f"token:{token.id}", "zsj")
+    assert principal_of(demo, secret) == service.Principal(f"token:{token.id}", "zsj")
 
     with pytest.raises(service.TokenNotFound):
         service.revoke_machine_token(demo, token.id, "psga", "user:someone")  # not that department's token
     service.revoke_machine_token(demo, token.id, "zsj", "user:li")
     assert roles_of(demo, f"token:{token.id}") == []
     with pytest.raises(service.InvalidCredentials, match="revoked or has expired"):
-        service.principal_from_machine_token(demo, secret)
+        principal_of(demo, secret)
     with pytest.raises(service.InvalidCredentials, match="unknown token"):
-        service.principal_from_machine_token(demo, "dst_" + "x" * 43)
+        principal_of(demo, "dst_" + "x" * 43)
 
 
 def test_an_expired_machine_token_is_refused(demo: Session) -> None:
     token, secret = service.create_machine_token(demo, "zsj", "old", days=1, created_by="user:li")
     token.expires_at = utcnow() - timedelta(seconds=1)
     with pytest.raises(service.InvalidCredentials, match="revoked or has expired"):
-        service.principal_from_machine_token(demo, secret)
+        principal_of(demo, secret)
     with pytest.raises(service.DomainError, match="1 to 366 days"):
         service.create_machine_token(demo, "zsj", "forever", days=10_000, created_by="user:li")
