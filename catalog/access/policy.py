@@ -3,7 +3,7 @@
 Permissions (p rules: role, object, action) are owned by ``policies/policy.csv`` and synced into the database;
 role bindings (g rules: subject, role, department or ``*``) are data, written when users and tokens are made.
 Every change raises ``policy_revision`` in the same transaction, and an enforcer reloads when it sees the
-revision move, so a grant or a revocation takes effect at once in every process.
+revision move (API processes look with every poll of the access change log, ``catalog.delivery.access_cache``).
 """
 
 from __future__ import annotations
