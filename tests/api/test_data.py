@@ -16,14 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import String, literal, select, update
 
 from api.app import create_app
 from catalog.access import service as access
 from catalog.audit.models import AuditEvent
 from catalog.classification.types import DataType, MaskingRule
 from catalog.db import make_engine, session_scope
-from catalog.delivery.service import Grant, ShownField, csv_chunks, output_schema
+from catalog.delivery.service import Grant, ShownField, _formula_safe, _formula_safe_sql, csv_chunks, output_schema
 from catalog.settings import Settings
 from catalog.subscriptions.models import Subscription
 from tests.api.conftest import SECRET, announce_every_item, bearer
@@ -249,3 +249,16 @@ def test_another_api_process_follows_a_change_within_its_refresh_interval(
             session.execute(update(Subscription).where(Subscription.id == subscribed).values(status="active"))
             announce_every_item(session)
     engine.dispose()
+
+
+def test_postgresql_neutralises_formula_cells_as_the_reference_does(database: str) -> None:
+    """On PostgreSQL the database writes CSV downloads: its formula guard gives the reference's cells."""
+    if not database.startswith("postgresql"):
+        pytest.skip("the guard as SQL serves PostgreSQL only")
+    cells = ["=SUM(A1)", "+1", "-12.50", "@x", "\tx", "\rx", "plain", "", "'quoted", "孙*"]
+    reference = _formula_safe(pa.array(cells, pa.string())).to_pylist()
+    engine = make_engine(database)
+    with engine.connect() as connection:
+        in_sql = [connection.scalar(select(_formula_safe_sql(literal(cell, String)))) for cell in cells]
+    engine.dispose()
+    assert in_sql == reference and reference[:6] == ["'" + cell for cell in cells[:6]]
