@@ -116,7 +116,11 @@ def _bearer_credential(request: Request) -> str | None:
 
 def _look_up_principal(session: Session, platform: Platform, credential: str | None, secret: str) -> Principal:
     platform.access.refresh(session)
-    return ANONYMOUS if credential is None else platform.access.principal(session, credential, secret)
+    principal = ANONYMOUS if credential is None else platform.access.principal(session, credential, secret)
+    # It only read: its connection goes back to the pool now. A request must never hold a connection while it
+    # waits for a worker thread, or requests holding connections and threads waiting for them deadlock.
+    session.commit()
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

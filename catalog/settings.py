@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_ONLY_SECRET = "local-development-only-secret"
@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # How stale an API process's memory of access may get: it polls the access change log at most this often
     # (and at once after it made a change itself). 0 polls on every request.
     access_refresh_seconds: float = 0.5
+    # Worker threads per API process for blocking (database) work.
+    api_threads: int = Field(default=4, ge=1)
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> Settings:

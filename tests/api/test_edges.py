@@ -5,18 +5,22 @@ callers too, typed Parquet columns, and numbers in CSV left as numbers."""
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from api.app import create_app
 from catalog.db import make_engine, session_scope, utcnow
+from catalog.settings import Settings
 from catalog.subscriptions.models import Subscription
-from tests.api.conftest import announce_every_item
+from tests.api.conftest import SECRET, announce_every_item
 
 REQUEST = {"item": "PSGA-RK-0001", "fields": ["公民身份号码", "姓名", "所属社区"], "purpose": "核对户籍信息",
            "legal_basis": "数据条例第四十条", "period_days": 30}  # fmt: skip
@@ -108,3 +112,18 @@ def test_refusals_that_are_not_policy_refusals_are_audited_too(
     engine.dispose()
     assert ("data.read", "version_not_found") in denied
     assert ("subscription.revoke", "illegal_subscription_change") in denied
+
+
+def test_more_concurrent_requests_than_connections_and_threads_do_not_deadlock(
+    as_: dict[str, dict[str, str]], database: str, published: list[str]
+) -> None:
+    """A request that looked its caller up gives its connection back before it waits for a worker thread: with
+    one thread and more requests in flight than the pool's 15 connections, every request is still served
+    (without that, 15 requests hold connections waiting for the thread, which waits for a connection)."""
+    settings = Settings(database_url=database, secret_key=SecretStr(SECRET), access_refresh_seconds=0, api_threads=1)
+    with TestClient(create_app(settings)) as app_client, ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(
+            pool.map(lambda _: app_client.get("/items/SCJG-FR-0001/data", headers=as_["zsj-user"]).status_code,
+                     range(20))
+        )  # fmt: skip
+    assert statuses == [200] * 20
