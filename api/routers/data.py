@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from pydantic_core import to_json
 from sqlalchemy import Connection
 
 from api.deps import MAX_ID, GuardDep, PlatformDep, SessionDep
@@ -57,12 +58,13 @@ def _read_page(code: str, session: SessionDep, guard: GuardDep, after: int, limi
     with guard.refusals_audited("data.read", item_code=code):
         grant = _grant(code, version, session, guard)
         parsed = _filters(filters)
-        rows, next_after = delivery.read_page(session.connection(), grant, parsed, after, limit)
-    _audit_read(session, guard, grant, len(rows), parsed, "json", after=after)
-    session.commit()  # the audit row is durable before the page is sent
-    page = DataPage.model_construct(item=code, version=grant.version, fields=grant.names, masked_fields=grant.masked,
-                                    rows=rows, next_after=next_after)  # fmt: skip
-    return page.model_dump_json().encode(), grant
+        if session.in_transaction():
+            session.commit()  # the read has a connection of its own; one request never holds two
+        event = _read_event(guard, grant, parsed, "json", after=after)
+        page = delivery.read_page(guard.platform.engine, grant, parsed, after, limit, event)  # audited, committed
+    head = {"item": code, "version": grant.version, "fields": grant.names, "masked_fields": grant.masked}
+    body = to_json(head)[:-1] + b',"rows":' + page.rows + b',"next_after":' + to_json(page.next_after) + b"}"
+    return body, grant
 
 
 @router.get("/data.csv", response_class=StreamingResponse)
@@ -132,13 +134,17 @@ def _filters(filters: list[str]) -> dict[str, str]:
 
 
 def _audit_read(
-    session: SessionDep, guard: GuardDep, grant: delivery.Grant, rows: int, filters: dict[str, str], kind: str,
-    **detail: Any,
-) -> None:  # fmt: skip
+    session: SessionDep, guard: GuardDep, grant: delivery.Grant, rows: int, filters: dict[str, str], kind: str
+) -> None:
+    audit.write(session.connection(), _read_event(guard, grant, filters, kind) | {"rows": rows})
+
+
+def _read_event(guard: GuardDep, grant: delivery.Grant, filters: dict[str, str], kind: str, **detail: Any
+                ) -> dict[str, Any]:  # fmt: skip
     principal = guard.principal
-    audit.record(session, principal.subject, principal.department, "data.read", "allowed", item_code=grant.item,
-                 version=grant.version, subscription_id=grant.subscription_id, fields_returned=grant.names,
-                 fields_masked=grant.masked, rows=rows, filters=filters, format=kind, **detail)  # fmt: skip
+    return audit.event(principal.subject, principal.department, "data.read", "allowed", item_code=grant.item,
+                       version=grant.version, subscription_id=grant.subscription_id, fields_returned=grant.names,
+                       fields_masked=grant.masked, filters=filters, format=kind, **detail)  # fmt: skip
 
 
 def _headers(grant: delivery.Grant) -> dict[str, str]:

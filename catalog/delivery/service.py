@@ -19,14 +19,18 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache, partial
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import pydantic_core
 from sqlalchemy import (
+    JSON,
     BigInteger,
     ColumnElement,
     Connection,
+    Engine,
     Integer,
     Select,
     Table,
@@ -38,9 +42,12 @@ from sqlalchemy import (
     literal,
     select,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.orm import Session
 
 from catalog.access.service import Principal
+from catalog.audit import service as audit
 from catalog.classification.masking import mask_column, mask_sql
 from catalog.classification.types import DataType, MaskingRule
 from catalog.db import utcnow
@@ -58,6 +65,7 @@ COPY_BLOCK = 4 << 20  # bytes of COPY output parsed at a time
 OPEN_DATA_LEVEL = 1
 FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"]  # a spreadsheet would run a cell starting so as a formula
 CSV_CHUNK = 1 << 20
+POSTGRESQL_NAME_BYTES = 63  # PostgreSQL cuts longer column names short
 ARROW_TYPES = {
     DataType.INTEGER: pa.int64(),
     DataType.DATE: pa.date32(),
@@ -180,12 +188,6 @@ def rows_query(
 
 
 @lru_cache(maxsize=4096)
-def _masked_page_query(grant: Grant) -> Select[Any]:
-    """Built once per grant: the expressions of the masking rules take longer to build than to run."""
-    return rows_query(grant, {}, shown=partial(_json_cell_sql, grant=grant), paged=True)
-
-
-@lru_cache(maxsize=4096)
 def _version_table(name: str, data_types: tuple[DataType, ...]) -> Table:
     """Versions never change once published: their table objects are made once (and their statements compiled
     once, through SQLAlchemy's cache)."""
@@ -199,26 +201,99 @@ def count_rows(connection: Connection, grant: Grant, filters: Mapping[str, str])
     return int(connection.scalar(select(func.count()).select_from(inner)) or 0)
 
 
+@dataclass(frozen=True)
+class Page:
+    rows: bytes  # a JSON array of the rows, as the grantee sees them
+    count: int
+    next_after: int | None  # the ``after`` of the next page; None on the last page
+
+
 def read_page(
-    connection: Connection, grant: Grant, filters: Mapping[str, str], after: int, limit: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """Up to ``limit`` rows after row number ``after`` (keyset), as JSON-ready dicts, and the next ``after``.
-    PostgreSQL masks the rows in the query; other databases' rows are masked through Arrow."""
+    engine: Engine, grant: Grant, filters: Mapping[str, str], after: int, limit: int, audit_event: dict[str, Any]
+) -> Page:
+    """Up to ``limit`` rows after row number ``after`` (keyset), and the audit event of the read (its rows the
+    page's), committed together on a connection of their own. PostgreSQL masks the rows, writes them as JSON and
+    records the event in one statement; other databases' rows are masked through Arrow."""
     limit = max(1, min(limit, MAX_PAGE))
-    bounds = {"after": after, "limit": limit + 1}
-    if connection.dialect.name == "postgresql":
-        statement = (
-            _masked_page_query(grant)
-            if not filters
-            else rows_query(grant, filters, shown=partial(_json_cell_sql, grant=grant), paged=True)
+    if engine.dialect.name == "postgresql":
+        values = {"after": after, "limit": limit + 1, "shown_limit": limit} | audit.alongside_values(audit_event)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            if filters:
+                row = tuple(connection.execute(_json_page_query(grant, filters), values).one())
+            else:
+                row = _prepared_json_page(grant).run(connection, values)
+        rows, shown, last, more = row
+        return Page(rows.encode(), shown, last if more else None)
+    with engine.begin() as connection:
+        fetched = connection.execute(rows_query(grant, filters, paged=True), {"after": after, "limit": limit + 1}).all()
+        page = json_rows(shown_batch(grant, _batch_of(grant, fetched[:limit])))
+        audit.write(connection, audit_event | {"rows": len(page)})
+    return Page(pydantic_core.to_json(page), len(page), fetched[limit - 1][0] if len(fetched) > limit else None)
+
+
+@dataclass(frozen=True)
+class _PreparedStatement:
+    """A statement compiled once to PostgreSQL's own SQL ($1, $2 ...): run through a raw cursor, it skips both
+    SQLAlchemy's per-execution work and psycopg's parsing of the query (which it caches for short queries only)."""
+
+    sql: bytes
+    names: tuple[str, ...]  # the parameters, in order
+    constants: Mapping[str, Any]
+
+    def run(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = {**self.constants, **values}
+        driver = connection.connection.driver_connection
+        with psycopg.RawCursor(driver) as cursor:  # type: ignore[arg-type]
+            cursor.execute(self.sql, [values[name] for name in self.names])
+            row = cursor.fetchone()
+        assert row is not None
+        return tuple(row)
+
+
+_NUMBERED = postgresql_psycopg.dialect(paramstyle="numeric_dollar")
+
+
+@lru_cache(maxsize=4096)
+def _prepared_json_page(grant: Grant) -> _PreparedStatement:
+    """Built once per grant: the expressions of the masking rules take longer to build than to run."""
+    compiled = _json_page_query(grant, {}).compile(dialect=_NUMBERED, compile_kwargs={"render_postcompile": True})
+    return _PreparedStatement(str(compiled).encode(), tuple(compiled.positiontup or ()), dict(compiled.params))
+
+
+def _json_page_query(grant: Grant, filters: Mapping[str, str]) -> Select[Any]:
+    """One row: the page as a JSON array (made by PostgreSQL), how many rows, the last one's number and whether
+    there are more; the read's audit event is inserted by the same statement."""
+    cells = rows_query(grant, filters, shown=partial(_json_cell_sql, grant=grant), paged=True)
+    names = [ROW_COLUMN, *grant.names]
+    labelled = cells.with_only_columns(*(c.label(n) for c, n in zip(cells.selected_columns, names, strict=True)))
+    page = labelled.cte("page")  # its ``limit`` is one more than is shown: whether there are more
+    shown = select(page).order_by(page.c[0]).limit(bindparam("shown_limit", type_=Integer)).cte("shown")
+    if max(len(name.encode()) for name in names) <= POSTGRESQL_NAME_BYTES:
+        objects: ColumnElement[Any] = shown.table_valued()  # each row as a JSON object, its columns' names as keys
+    else:  # longer names would be cut short as column names
+        objects = cast(_json_object([(name, shown.c[i]) for i, name in enumerate(names)]), JSON)
+    joined = cast(func.json_agg(aggregate_order_by(objects, shown.c[0])), Text)
+    body = (
+        select(
+            func.coalesce(joined, "[]").label("rows"),
+            func.count().label("shown"),
+            func.max(shown.c[0]).label("last"),
+            (select(func.count()).select_from(page).scalar_subquery() > func.count()).label("more"),
         )
-        names = [ROW_COLUMN, *grant.names]
-        rows = connection.execute(statement, bounds).all()
-        page = [dict(zip(names, row, strict=True)) for row in rows[:limit]]
-    else:
-        rows = connection.execute(rows_query(grant, filters, paged=True), bounds).all()
-        page = json_rows(shown_batch(grant, _batch_of(grant, rows[:limit])))
-    return page, (rows[limit - 1][0] if len(rows) > limit else None)
+        .select_from(shown)
+        .cte("body")
+    )
+    logged = audit.insert_alongside(body.c.shown, body)
+    return select(body.c.rows, body.c.shown, body.c.last, body.c.more).add_cte(logged)
+
+
+def _json_object(cells: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[str]:
+    """A JSON object of the cells in order, as text (``json_build_object`` would stop at 50 fields)."""
+    text: ColumnElement[str] = literal("{")
+    for position, (name, cell) in enumerate(cells):
+        key = ("," if position else "") + json.dumps(name, ensure_ascii=False) + ":"
+        text = text.concat(literal(key)).concat(func.coalesce(cast(func.to_json(cell), Text), "null"))
+    return text.concat(literal("}"))
 
 
 def stream_batches(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> Iterator[pa.RecordBatch]:

@@ -23,6 +23,7 @@ from catalog.access import service as access
 from catalog.audit.models import AuditEvent
 from catalog.classification.types import DataType, MaskingRule
 from catalog.db import make_engine, session_scope
+from catalog.delivery import service as delivery
 from catalog.delivery.service import Grant, ShownField, _formula_safe, _formula_safe_sql, csv_chunks, output_schema
 from catalog.settings import Settings
 from catalog.subscriptions.models import Subscription
@@ -139,6 +140,10 @@ def test_csv_jsonl_and_parquet_downloads_are_masked_the_same_way(
     assert set(downloads) == {"csv", "jsonl", "parquet"}
     assert all(read.rows == 520 and read.fields_masked == ["公民身份号码", "姓名"] for read in downloads.values())
     assert all(read.principal == "user:zsj-user" and read.department == "zsj" for read in reads)
+    last_page = max((read for read in reads if read.detail["format"] == "json"), key=lambda read: read.id)
+    assert (last_page.rows, last_page.version) == (520, 1)
+    assert last_page.detail == {"filters": {}, "format": "json", "after": 0}
+    assert last_page.fields_returned == REQUEST["fields"] and last_page.fields_masked == ["公民身份号码", "姓名"]
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
@@ -262,3 +267,26 @@ def test_postgresql_neutralises_formula_cells_as_the_reference_does(database: st
         in_sql = [connection.scalar(select(_formula_safe_sql(literal(cell, String)))) for cell in cells]
     engine.dispose()
     assert in_sql == reference and reference[:6] == ["'" + cell for cell in cells[:6]]
+
+
+def test_postgresql_writes_the_same_page_whatever_the_length_of_the_field_names(
+    client: TestClient, as_: dict[str, dict[str, str]], subscribed: int, database: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """PostgreSQL names a JSON object's keys after its columns, whose names it cuts at 63 bytes: items with longer
+    field names get their objects written key by key, the same page."""
+    if not database.startswith("postgresql"):
+        pytest.skip("PostgreSQL writes the JSON of pages itself")
+    params = {"limit": 7, "after": 3}
+    as_columns = client.get("/items/PSGA-RK-0001/data", params=params, headers=as_["zsj-user"])
+    filtered = {**params, "filter": "所属社区:" + as_columns.json()["rows"][0]["所属社区"]}
+    as_columns_filtered = client.get("/items/PSGA-RK-0001/data", params=filtered, headers=as_["zsj-user"])
+    monkeypatch.setattr(delivery, "POSTGRESQL_NAME_BYTES", 0)
+    delivery._prepared_json_page.cache_clear()
+    key_by_key = client.get("/items/PSGA-RK-0001/data", params=params, headers=as_["zsj-user"])
+    key_by_key_filtered = client.get("/items/PSGA-RK-0001/data", params=filtered, headers=as_["zsj-user"])
+    delivery._prepared_json_page.cache_clear()
+    assert as_columns.status_code == key_by_key.status_code == 200
+    assert as_columns.json() == key_by_key.json() and len(key_by_key.json()["rows"]) == 7
+    assert as_columns_filtered.json() == key_by_key_filtered.json() and as_columns_filtered.json()["rows"]
+    assert list(key_by_key.json()["rows"][0]) == ["_row", "公民身份号码", "姓名", "所属社区"]
