@@ -90,10 +90,10 @@ def rss_mb(pid: int) -> float:
 
 @contextmanager
 def running_api(url: str, workers: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """The API (uvicorn, as ./dev run starts it) on a free port over this database, once it answers."""
+    """The API (`python -m api.serve`, as the container runs it) on a free port over this database, once it answers."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port),
+        [sys.executable, "-m", "api.serve", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning"],
         cwd=ROOT, env={**os.environ, "DATASHARE_DATABASE_URL": url},
     )  # fmt: skip

@@ -1,5 +1,5 @@
 """The API over HTTP on PostgreSQL: 32 concurrent clients reading 100-row masked pages of a subscribed item
-(random pages), each with its own machine token, against uvicorn with two worker processes. Prints requests/s and latency percentiles.
+(random pages), each with its own machine token, against uvicorn with three worker processes. Prints requests/s and latency percentiles.
 
     uv run python bench/http_bench.py --seconds 30
 
@@ -69,7 +69,7 @@ def cpu_seconds(selected: Callable[[str, str], bool]) -> float:
 
 
 PROCESSES: dict[str, Callable[[str, str], bool]] = {
-    "API (uvicorn)": lambda pid, command: "uvicorn" in command or "multiprocessing" in command,
+    "API (uvicorn)": lambda pid, command: "api.serve" in command or "multiprocessing" in command,
     "PostgreSQL": lambda pid, command: "postgres" in command,
     "load generator": lambda pid, command: pid == str(os.getpid()),
 }
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=3)
     args = parser.parse_args()
     print("\n".join(machine_facts()))
     with tempfile.TemporaryDirectory() as folder:

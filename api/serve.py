@@ -1,0 +1,88 @@
+"""Serve the API in several processes that share the load evenly: ``python -m api.serve --workers 3``.
+
+Each worker process listens on the same port through a socket of its own (``SO_REUSEPORT``), and the kernel
+spreads new connections over those sockets. With one shared socket (``uvicorn --workers``), whichever process
+wakes first accepts a whole burst of connections: 32 keep-alive clients were measured all on one of three
+workers, the other two idle. One worker runs uvicorn in this process. The parent stops every worker when it is
+told to stop (SIGTERM, SIGINT) or when one of them dies; the service manager restarts the whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import multiprocessing.connection
+import signal
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+
+APP = "api.app:create_app"
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m api.serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="processes, each with its own socket")
+    parser.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-* from the proxy")
+    parser.add_argument("--log-level", default="info")
+    return parser.parse_args(argv)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def serve(options: argparse.Namespace) -> None:
+    """One worker: uvicorn on a socket of its own."""
+    config = uvicorn.Config(
+        APP, factory=True, proxy_headers=options.proxy_headers, log_level=options.log_level, host=options.host,
+        port=options.port,
+    )  # fmt: skip
+    uvicorn.Server(config).run(sockets=[listening_socket(options.host, options.port)])
+
+
+def supervise(options: argparse.Namespace) -> int:
+    """0 when told to stop, 1 when a worker died on its own (its siblings are stopped too)."""
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: nothing of this one is shared
+    workers = [context.Process(target=serve, args=(options,), name=f"api-{n}") for n in range(options.workers)]
+    for worker in workers:
+        worker.start()
+    told_to_stop = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal told_to_stop
+        told_to_stop = True
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()  # SIGTERM: uvicorn finishes the requests in flight, then exits
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    multiprocessing.connection.wait([worker.sentinel for worker in workers])  # the first to end ends them all
+    died = not told_to_stop
+    stop(signal.SIGTERM, None)
+    for worker in workers:
+        worker.join()
+    return 1 if died else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = arguments(argv)
+    if options.workers <= 1:
+        serve(options)
+        return 0
+    return supervise(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
