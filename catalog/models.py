@@ -10,4 +10,5 @@ def import_all_models() -> None:
     import catalog.departments.models
     import catalog.ingest.models
     import catalog.items.models
+    import catalog.notifications.models
     import catalog.subscriptions.models  # noqa: F401

@@ -24,8 +24,10 @@ def record(session: Session, principal: str, department: str | None, action: str
     write(session.connection(), event(principal, department, action, outcome, **fields))
 
 
-def write(connection: Connection, values: dict[str, Any]) -> None:
-    connection.execute(_INSERT, values)  # a plain insert: nothing reads the row back
+def write(connection: Connection, values: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """One event (``event``'s values), or many at once."""
+    if values:
+        connection.execute(_INSERT, values)  # a plain insert: nothing reads the row back
 
 
 def event(

@@ -64,6 +64,10 @@ class ActiveSubscription:
     fields: frozenset[str]
     approved_level: int
     expires_at: datetime
+    masked_fields: frozenset[str] = frozenset()  # masked whatever their level, until re-approved
+
+    def masks(self, name: str, level: int) -> bool:
+        return level > self.approved_level or name in self.masked_fields
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,7 @@ def load_item_access(session: Session, code: str) -> ItemAccess | None:
     )
     subscriptions = session.execute(
         select(Subscription.id, Subscription.fields, Subscription.approved_level, Subscription.expires_at)
-        .add_columns(Department.code)
+        .add_columns(Subscription.masked_fields, Department.code)
         .join(Department, Subscription.consumer_department_id == Department.id)
         .where(Subscription.item_id == row.id, Subscription.status == SubscriptionStatus.ACTIVE)
     )
@@ -224,7 +228,9 @@ def load_item_access(session: Session, code: str) -> ItemAccess | None:
         declared=tuple(DeclaredField(f.name, DataType(f.data_type), f.level, MaskingRule(f.masking)) for f in declared),
         current=current,
         subscriptions={
-            s.code: ActiveSubscription(s.id, frozenset(s.fields), s.approved_level or 0, s.expires_at)
+            s.code: ActiveSubscription(
+                s.id, frozenset(s.fields), s.approved_level or 0, s.expires_at, frozenset(s.masked_fields or ())
+            )
             for s in subscriptions
         },
     )

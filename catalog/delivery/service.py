@@ -128,9 +128,9 @@ def grant_for(
     subscription = None if principal.anonymous else item.subscription_of(str(principal.department), utcnow())
     if subscription is not None:
         approved = [f for f in item.declared if f.name in subscription.fields]
-        level, subscription_id = subscription.approved_level, subscription.id
+        subscription_id, masks = subscription.id, subscription.masks
     elif item.open_data:  # what anyone may read; signing in never gives less
-        level, subscription_id = OPEN_DATA_LEVEL, None
+        subscription_id, masks = None, _above_open_data
         approved = [f for f in item.declared if f.level <= OPEN_DATA_LEVEL]
     else:
         raise NoActiveSubscription(f"{principal.department} has no active subscription to {item_code}")
@@ -138,12 +138,16 @@ def grant_for(
     published = published or _pinned_version(session, item.id, item_code, version)
     columns = {field["name"]: field["column"] for field in published.fields}
     shown = tuple(
-        ShownField(f.name, columns[f.name], f.data_type, f.level > level, _effective(f.masking))
+        ShownField(f.name, columns[f.name], f.data_type, masks(f.name, f.level), _effective(f.masking))
         for f in approved
-        if f.name in columns and not (f.level > level and f.masking is MaskingRule.DROP)
+        if f.name in columns and not (masks(f.name, f.level) and f.masking is MaskingRule.DROP)
     )
     return Grant(item_code, published.number, published.table_name, published.row_count, published.fields, shown,
                  subscription_id, cache.pseudonym_key)  # fmt: skip
+
+
+def _above_open_data(name: str, level: int) -> bool:
+    return level > OPEN_DATA_LEVEL
 
 
 def _effective(masking: MaskingRule) -> MaskingRule:

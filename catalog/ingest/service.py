@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from catalog.db import utcnow
 from catalog.departments.models import SourceSystem
 from catalog.errors import DomainError, InvalidTransition, NotFound
-from catalog.ingest import quality
+from catalog.ingest import detection, quality
 from catalog.ingest.conform import ConformedChunk, conform
 from catalog.ingest.decode import decode_export
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
@@ -98,11 +98,12 @@ def _ingest_new_export(
     fields, policy = stored.declaration.fields, stored.declaration.quality
     floor = quality.minimum_rows(_current_row_count(session, stored.id), policy)
     validator: quality.BatchValidator | None = None
+    sampler = detection.FieldSampler(fields)
     try:
         with session.begin_nested():  # anything that fails rolls the staged version back to here
             chunks = conform(_read_table(session, stored.id, data, file_name), fields)  # bad columns fail here
             validator = quality.BatchValidator(fields, floor)
-            writer = _stage(session, stored.id, fields, chunks, validator)
+            writer = _stage(session, stored.id, fields, chunks, validator, sampler)
             report = validator.finish()
             dropped = _rows_to_drop(report, policy, validator.rows_read)
             if dropped and validator.rows_read - len(dropped) < floor:
@@ -125,6 +126,7 @@ def _ingest_new_export(
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, reasons=[reason])
         return _outcome(item_code, raw, batch, "quarantined")
     batch = _record(session, stored.id, raw, trigger, started, "published", validator, report, version, dropped)
+    detection.propose_from(session, stored.id, sampler, batch.id)
     prune_versions(session, stored.id, retention_days)
     return _outcome(item_code, raw, batch, "published", version)
 
@@ -140,6 +142,7 @@ def _stage(
     fields: Sequence[FieldDeclaration],
     chunks: Iterator[ConformedChunk],
     validator: quality.BatchValidator | None,
+    sampler: detection.FieldSampler | None = None,
 ) -> VersionWriter:
     """Conform, validate and write the export chunk by chunk into the item's next version table.
 
@@ -157,6 +160,8 @@ def _stage(
             written = write_pool.submit(writer.write, chunk, leave_out)
             if validator is not None:
                 validator.add(chunk)
+            if sampler is not None:
+                sampler.add(chunk)
         if written is not None:
             written.result()
     return writer

@@ -54,3 +54,7 @@ class ItemExists(Conflict):
 
 class InvalidActor(DomainError):
     code = "invalid_actor"
+
+
+class FieldsNotReviewed(InvalidTransition):
+    code = "fields_not_reviewed"

@@ -67,6 +67,11 @@ class ItemField(Base):
     maximum: Mapped[str | None] = mapped_column(String(64))
     level: Mapped[int] = mapped_column(ForeignKey("classification_level.level"))
     masking: Mapped[str] = mapped_column(String(16))
+    # A data officer's review: pending until the level and semantic type are approved, and pending again when
+    # a steward changes either (the declared values are then the steward's proposal).
+    review_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     item: Mapped[CatalogItem] = relationship(back_populates="fields")
 

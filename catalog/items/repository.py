@@ -261,14 +261,18 @@ def _update_fields(session: Session, changed: Sequence[tuple[StoredItem, ItemDec
         if stored.declaration.fields == new.fields:
             continue
         declared_names = {field.name for field in new.fields}
+        old_fields = {field.name: field for field in stored.declaration.fields}
         removed.extend(i for name, i in stored.field_ids.items() if name not in declared_names)
         for position, field in enumerate(new.fields):
             field_id = stored.field_ids.get(field.name)
             row = _field_row(stored.id, position, field)
             if field_id is None:
                 inserts.append(row)
-            else:
-                updates.append({"id": field_id, **row})
+                continue
+            before = old_fields.get(field.name)
+            if before is not None and (before.level, before.semantic_type) != (field.level, field.semantic_type):
+                row["review_status"] = "pending"  # the steward's new values await an officer's review
+            updates.append({"id": field_id, **row})
     if removed:
         session.execute(delete(ItemField).where(ItemField.id.in_(removed)))
     if updates:

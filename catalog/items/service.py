@@ -7,10 +7,17 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from catalog.classification import review
 from catalog.classification.repository import load_scheme
 from catalog.departments.repository import department_ids, source_system_ids
 from catalog.items import repository
-from catalog.items.errors import IllegalStatusChange, InvalidActor, InvalidDeclaration, ItemExists
+from catalog.items.errors import (
+    FieldsNotReviewed,
+    IllegalStatusChange,
+    InvalidActor,
+    InvalidDeclaration,
+    ItemExists,
+)
 from catalog.items.lifecycle import is_legal
 from catalog.items.schemas import (
     ItemChangeRead,
@@ -99,6 +106,13 @@ def transition(session: Session, code: str, target: ItemStatus, actor: str) -> I
     current = stored.status
     if not is_legal(current, target):
         raise IllegalStatusChange(f"item {code} cannot go from {current.value} to {target.value}")
+    if target is ItemStatus.PUBLISHED:
+        unreviewed = review.unreviewed_fields(session, stored.id)
+        if unreviewed:
+            raise FieldsNotReviewed(
+                f"item {code} cannot be published before a data officer approves the level of every field; "
+                f"not yet approved: {', '.join(unreviewed)}"
+            )
     if not repository.set_status(session, stored, target.value, actor):
         raise IllegalStatusChange(f"item {code} changed status while this transition was being made; retry")
     return get_item(session, code)

@@ -54,4 +54,12 @@ class Subscription(Base):
     ended_by: Mapped[str | None] = mapped_column(String(200))  # who rejected or revoked it
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected or revoked
+    # Fields kept masked whatever their level: those masked when it was approved, and those raised above its
+    # approved level since. A level that falls unmasks nothing until the subscription is re-approved.
+    masked_fields: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # A re-approval at the fields' current levels, asked for by the consumer: requested -> provider_approved.
+    reapproval_status: Mapped[str | None] = mapped_column(String(24))
+    reapproval_level: Mapped[int | None] = mapped_column(Integer)
+    reapproval_requested_by: Mapped[str | None] = mapped_column(String(200))
+    reapproval_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

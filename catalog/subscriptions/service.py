@@ -31,7 +31,7 @@ from catalog.departments.models import Department
 from catalog.errors import Conflict, DomainError, InvalidTransition, NotFound
 from catalog.items import repository as items_repository
 from catalog.items.errors import ItemNotFound
-from catalog.items.models import CatalogItem
+from catalog.items.models import CatalogItem, ItemField
 from catalog.items.schemas import ItemStatus, SharingType
 from catalog.subscriptions.models import Subscription
 
@@ -59,6 +59,11 @@ class ItemNotShared(DomainError):
 
 class SubscriptionExists(Conflict):
     code = "subscription_exists"
+
+
+REAPPROVAL_REQUESTED, REAPPROVAL_PROVIDER_APPROVED = "requested", "provider_approved"
+_NO_REAPPROVAL = {"reapproval_status": None, "reapproval_level": None, "reapproval_requested_by": None,
+                  "reapproval_requested_at": None}  # fmt: skip
 
 
 class IllegalSubscriptionChange(InvalidTransition):
@@ -105,6 +110,12 @@ class SubscriptionRead(BaseModel):
     ended_by: str | None
     reason: str | None
     needs_officer: bool
+    masked_fields: list[str] = Field(
+        description="Fields masked whatever their level, until the subscription is re-approved: those masked when "
+        "it was approved and those raised above its approved level since."
+    )
+    reapproval_status: str | None = Field(description="requested or provider_approved while a re-approval is pending")
+    reapproval_level: int | None
 
 
 @dataclass(frozen=True)
@@ -196,6 +207,7 @@ def approve(
         now = utcnow()
         values |= {
             "approved_level": cap,
+            "masked_fields": _masked_at(session, current, cap),
             "active_from": now,
             "expires_at": now + timedelta(days=current.period_days),
         }
@@ -203,6 +215,99 @@ def approve(
     action = "subscription.approve_officer" if as_officer else "subscription.approve_provider"
     _audit(session, subscription_id, actor, action, current.item, to=target.value, level=values.get("approved_level"))
     return read(session, rules, subscription_id)
+
+
+def request_reapproval(session: Session, rules: Rules, subscription_id: int, actor: Principal) -> SubscriptionRead:
+    """The consumer asks for its active subscription to be approved again at its fields' current levels: the
+    approval rules run again (at once for unconditional items up to the automatic level, else the provider's
+    approval, then an officer's from the officer level). Until then the subscription goes on as it is."""
+    current = read(session, rules, subscription_id)
+    if current.status is not SubscriptionStatus.ACTIVE or current.reapproval_status is not None:
+        pending = " (one is pending)" if current.reapproval_status else ""
+        raise IllegalSubscriptionChange(f"subscription {subscription_id} cannot be re-approved now{pending}")
+    sharing = items_repository.get_by_code_or_raise(session, current.item).declaration.sharing_type
+    automatic = sharing is SharingType.UNCONDITIONAL and current.level <= rules.auto_approve_max_level
+    values = {"reapproval_status": REAPPROVAL_REQUESTED, "reapproval_level": current.level,
+              "reapproval_requested_by": actor.subject, "reapproval_requested_at": utcnow()}  # fmt: skip
+    _change_reapproval(session, subscription_id, None, values)
+    _audit(session, subscription_id, actor, "subscription.reapproval_request", current.item, level=current.level)
+    if automatic:
+        _reapprove(session, rules, read(session, rules, subscription_id), current.level, REAPPROVAL_REQUESTED, actor)
+    return read(session, rules, subscription_id)
+
+
+def approve_reapproval(
+    session: Session, rules: Rules, subscription_id: int, actor: Principal, as_officer: bool, level: int | None = None
+) -> SubscriptionRead:
+    """The provider's (then, from the officer level, an officer's) approval of a re-approval; either may set a
+    lower level, and fields above it stay masked."""
+    current = read(session, rules, subscription_id)
+    expected = REAPPROVAL_PROVIDER_APPROVED if as_officer else REAPPROVAL_REQUESTED
+    if current.status is not SubscriptionStatus.ACTIVE or current.reapproval_status != expected:
+        who = "an officer" if as_officer else "the provider"
+        raise IllegalSubscriptionChange(f"subscription {subscription_id} has no re-approval for {who} to approve")
+    cap = (
+        int(current.reapproval_level or current.level)
+        if level is None
+        else min(level, current.reapproval_level or level)
+    )
+    if not as_officer and (current.reapproval_level or 0) >= rules.officer_level:
+        _change_reapproval(session, subscription_id, expected, {"reapproval_status": REAPPROVAL_PROVIDER_APPROVED,
+                                                                "reapproval_level": cap})  # fmt: skip
+        _audit(session, subscription_id, actor, "subscription.reapproval_approve_provider", current.item, level=cap)
+    else:
+        _reapprove(session, rules, current, cap, expected, actor)
+    return read(session, rules, subscription_id)
+
+
+def reject_reapproval(
+    session: Session, rules: Rules, subscription_id: int, actor: Principal, reason: str
+) -> SubscriptionRead:
+    current = read(session, rules, subscription_id)
+    if current.reapproval_status is None:
+        raise IllegalSubscriptionChange(f"subscription {subscription_id} has no pending re-approval")
+    if not reason.strip():
+        raise InvalidRequest("a rejection needs a reason")
+    _change_reapproval(session, subscription_id, current.reapproval_status, _NO_REAPPROVAL)
+    _audit(session, subscription_id, actor, "subscription.reapproval_reject", current.item, reason=reason.strip())
+    return read(session, rules, subscription_id)
+
+
+def _reapprove(
+    session: Session, rules: Rules, current: SubscriptionRead, cap: int, expected: str, actor: Principal
+) -> None:
+    values = {"approved_level": cap, "masked_fields": _masked_at(session, current, cap), **_NO_REAPPROVAL}
+    _change_reapproval(session, current.id, expected, values)
+    _audit(session, current.id, actor, "subscription.reapprove", current.item, level=cap,
+           masked=values["masked_fields"])  # fmt: skip
+
+
+def _masked_at(session: Session, current: SubscriptionRead, cap: int) -> list[str]:
+    """The subscription's fields above the level it is approved at: masked until it is approved again."""
+    rows = session.execute(
+        select(ItemField.name, ItemField.level)
+        .join(CatalogItem, CatalogItem.id == ItemField.item_id)
+        .where(CatalogItem.code == current.item)
+    )
+    levels = {name: level for name, level in rows}
+    return sorted(name for name in current.fields if levels.get(name, 0) > cap)
+
+
+def _change_reapproval(session: Session, subscription_id: int, expected: str | None, values: dict[str, Any]) -> None:
+    """Compare-and-set on the re-approval's state, as ``_change`` on the status."""
+    state = Subscription.reapproval_status
+    item_id = session.execute(
+        update(Subscription)
+        .where(Subscription.id == subscription_id, Subscription.status == SubscriptionStatus.ACTIVE,
+               state.is_(None) if expected is None else state == expected)
+        .values(**values, updated_at=utcnow())
+        .returning(Subscription.item_id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()  # fmt: skip
+    if item_id is None:
+        raise IllegalSubscriptionChange(f"subscription {subscription_id} changed while this decision was being made")
+    note_change(session, ITEM, item_id)
+    session.expire_all()
 
 
 def reject(session: Session, rules: Rules, subscription_id: int, actor: Principal, reason: str) -> SubscriptionRead:
@@ -323,6 +428,9 @@ def _reads(session: Session, rules: Rules, statement: Select[Any]) -> list[Subsc
                 ended_by=subscription.ended_by,
                 reason=subscription.reason,
                 needs_officer=level >= rules.officer_level,
+                masked_fields=list(subscription.masked_fields or []),
+                reapproval_status=subscription.reapproval_status,
+                reapproval_level=subscription.reapproval_level,
             )
         )
     return reads
@@ -341,6 +449,7 @@ def _activate(session: Session, subscription: Subscription, level: int) -> None:
     now = utcnow()
     subscription.status = SubscriptionStatus.ACTIVE
     subscription.approved_level = level
+    subscription.masked_fields = []  # approved at the level of its highest field
     subscription.active_from = now
     subscription.expires_at = now + timedelta(days=subscription.period_days)
     subscription.provider_decided_by = "automatic"

@@ -7,10 +7,10 @@ from sqlalchemy.orm import Session
 
 from catalog.declarations.service import import_catalog_file
 from catalog.items import service as items
-from catalog.items.errors import IllegalStatusChange, ItemNotFound
+from catalog.items.errors import FieldsNotReviewed, IllegalStatusChange, ItemNotFound
 from catalog.items.lifecycle import TRANSITIONS, is_legal
 from catalog.items.schemas import ItemStatus
-from tests.catalog.helpers import demo_raw, write_yaml
+from tests.catalog.helpers import approve_every_field, demo_raw, write_yaml
 
 S = ItemStatus
 LEGAL = {(S.DRAFT, S.IN_REVIEW), (S.IN_REVIEW, S.PUBLISHED), (S.IN_REVIEW, S.DRAFT), (S.PUBLISHED, S.RETIRED)}
@@ -39,6 +39,9 @@ def test_an_item_goes_through_review_to_publication_and_retirement(session: Sess
     assert items.transition(session, draft_item, S.IN_REVIEW, "steward:zsj").status is S.IN_REVIEW
     assert items.transition(session, draft_item, S.DRAFT, "officer:li").status is S.DRAFT
     items.transition(session, draft_item, S.IN_REVIEW, "steward:zsj")
+    with pytest.raises(FieldsNotReviewed, match="not yet approved: 事件编号, 事件类型"):
+        items.transition(session, draft_item, S.PUBLISHED, "officer:li")
+    approve_every_field(session, draft_item)
     assert items.transition(session, draft_item, S.PUBLISHED, "officer:li").status is S.PUBLISHED
     assert items.transition(session, draft_item, S.RETIRED, "steward:zsj").status is S.RETIRED
 
@@ -66,6 +69,7 @@ def test_an_illegal_transition_is_refused_and_changes_nothing(
 
 
 def test_a_retired_item_stays_retired(session: Session, draft_item: str) -> None:
+    approve_every_field(session, draft_item)
     for status in (S.IN_REVIEW, S.PUBLISHED, S.RETIRED):
         items.transition(session, draft_item, status, "steward:zsj")
     for target in ItemStatus:
