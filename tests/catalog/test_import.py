@@ -102,7 +102,7 @@ def test_a_changed_declaration_is_updated_and_recorded_in_history(session: Sessi
     assert change.actor == "steward:zsj"
     assert change.action == "updated"
     assert change.changes["title"] == ["民生诉求事件", "民生诉求事件（全量）"]
-    assert change.changes["fields"]["诉求人电话"] == {"level": [3, 4]}
+    assert change.changes["fields"]["诉求人电话"] == {"level": [1, 4]}
     assert change.changes["fields"]["备注"]["added"]["label"] == "Remarks"
 
 
@@ -148,7 +148,7 @@ def _resident_id_at_level_1(raw: dict[str, Any]) -> None:
 
 
 def _phone_at_level_2(raw: dict[str, Any]) -> None:
-    raw_field(raw, "ZSJ-MS-0001", "诉求人电话")["level"] = 2
+    raw_field(raw, "PSGA-RK-0001", "联系电话")["level"] = 2
 
 
 def _invalid_cron(raw: dict[str, Any]) -> None:
@@ -199,8 +199,8 @@ BAD_DECLARATIONS = [
     ),
     pytest.param(
         _phone_at_level_2,
-        "ZSJ-MS-0001",
-        "诉求人电话",
+        "PSGA-RK-0001",
+        "联系电话",
         "lowest allowed for semantic type phone",
         id="phone-level-2",
     ),

@@ -1,0 +1,185 @@
+"""Classification review on both backends: detection proposals made while ingesting, officers' decisions and
+their rules, the queue, a steward's change reopening review, and a raised level reaching subscriptions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.access.service import Principal
+from catalog.audit.models import AuditEvent
+from catalog.classification import review
+from catalog.classification.models import ClassificationProposal, FieldReview
+from catalog.db import utcnow
+from catalog.delivery.access_cache import AccessCache
+from catalog.delivery.service import grant_for
+from catalog.departments.models import Department
+from catalog.ingest import detection
+from catalog.ingest.service import ingest_export
+from catalog.items.models import CatalogItem, ItemField
+from catalog.notifications.models import Notification
+from catalog.subscriptions import service as subscriptions
+from catalog.subscriptions.models import Subscription
+from tests.catalog.helpers import OFFICER, approve_every_field, import_demo
+
+COMPLAINTS = "ZSJ-MS-0001"
+PHONE = "诉求人电话"
+RULES = subscriptions.Rules(auto_approve_max_level=2, officer_level=3, max_days=366)
+
+
+@pytest.fixture
+def ingested(session: Session, samples_dir: Path, tmp_path: Path) -> Session:
+    import_demo(session)
+    data = (samples_dir / "zsj_complaints_20261120.json").read_bytes()
+    outcome = ingest_export(session, COMPLAINTS, data, "zsj_complaints_20261120.json", raw_dir=tmp_path, trigger="test")
+    assert outcome.outcome == "published"
+    return session
+
+
+def open_proposals(session: Session, field: str = PHONE) -> list[ClassificationProposal]:
+    return list(
+        session.scalars(
+            select(ClassificationProposal).where(
+                ClassificationProposal.field_name == field, ClassificationProposal.status == review.OPEN
+            )
+        )
+    )
+
+
+def field_row(session: Session, code: str, name: str) -> ItemField:
+    statement = select(ItemField).join(CatalogItem).where(CatalogItem.code == code, ItemField.name == name)
+    return session.execute(statement).scalar_one()
+
+
+def test_ingesting_proposes_phone_for_an_under_declared_field_with_masked_evidence(
+    ingested: Session, samples_dir: Path, tmp_path: Path
+) -> None:
+    [proposal] = open_proposals(ingested)
+    assert (proposal.source, proposal.proposed_semantic_type, proposal.proposed_level) == ("detection", "phone", 3)
+    assert proposal.evidence["share"] >= 0.95 and set(proposal.evidence["reasons"]) == {
+        "type_differs", "level_below_minimum"}  # fmt: skip
+    raw_numbers = (samples_dir / "zsj_complaints_20261120.json").read_text(encoding="utf-8")
+    assert all("****" in example and example not in raw_numbers for example in proposal.evidence["examples"])
+    assert field_row(ingested, COMPLAINTS, PHONE).review_status == review.PENDING
+    assert not open_proposals(ingested, "事件类型")  # a code list declared as such raises nothing
+
+    again = (samples_dir / "zsj_complaints_20261120.json").read_bytes().replace(b"PS2026", b"PS2027")
+    ingest_export(ingested, COMPLAINTS, again, "zsj_complaints_20261121.json", raw_dir=tmp_path, trigger="test")
+    assert len(open_proposals(ingested)) == 1  # the same suggestion again gets new evidence, not a second row
+
+    total, entries = review.queue(ingested, review.QueueFilter(finding="phone"))
+    assert total == 1 and (entries[0].item, entries[0].field, entries[0].suggested_level) == (COMPLAINTS, PHONE, 3)
+
+
+def test_detection_failing_never_blocks_publishing(
+    session: Session, samples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_demo(session)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("detector crashed")
+
+    monkeypatch.setattr(detection, "profile_field", broken)
+    data = (samples_dir / "zsj_complaints_20261120.json").read_bytes()
+    outcome = ingest_export(session, COMPLAINTS, data, "zsj_complaints_20261120.json", raw_dir=tmp_path, trigger="t")
+    assert outcome.outcome == "published" and not open_proposals(session)
+
+
+def test_decisions_need_reasons_for_changes_and_below_a_suggestion_and_are_all_or_nothing(ingested: Session) -> None:
+    decide = review.FieldDecision
+    refusals = {
+        "a change needs a reason": decide(item=COMPLAINTS, field="事件类型", level=2),
+        "below the suggested level 3 needs a reason": decide(item=COMPLAINTS, field=PHONE),
+        "at least level 3": decide(item=COMPLAINTS, field=PHONE, semantic_type="phone", level=2, reason="x"),
+        "not a level of the scheme": decide(item=COMPLAINTS, field="状态", level=9, reason="x"),
+    }
+    for message, bad in refusals.items():
+        with pytest.raises(review.InvalidDecision, match=message):
+            review.decide(ingested, [decide(item=COMPLAINTS, field="事件编号"), bad], OFFICER)
+    with pytest.raises(review.FieldNotFound, match=r"ZSJ-MS-0001\.nosuch"):
+        review.decide(ingested, [decide(item=COMPLAINTS, field="nosuch")], OFFICER)
+    assert ingested.scalar(select(FieldReview.id)) is None  # nothing of a refused batch was written
+    assert field_row(ingested, COMPLAINTS, "事件编号").review_status == review.PENDING
+
+    report = review.decide(ingested, [
+        decide(item=COMPLAINTS, field=PHONE, level=3, semantic_type="phone", reason="手机号码，按个人信息定级"),
+        decide(item=COMPLAINTS, field="事件编号"),
+    ], OFFICER)  # fmt: skip
+    assert (report.decided, report.changed) == (2, 1)
+    assert report.raised == [review.Raised(COMPLAINTS, PHONE, 1, 3)]
+    phone = field_row(ingested, COMPLAINTS, PHONE)
+    assert (phone.level, phone.semantic_type, phone.masking, phone.review_status) == (3, "phone", "phone", "approved")
+    assert not open_proposals(ingested)
+    [entry] = [h for h in review.history(ingested, COMPLAINTS) if h["field"] == PHONE]
+    assert (entry["from_level"], entry["to_level"], entry["suggested_level"], entry["decided_by"]) == (
+        1, 3, 3, OFFICER.subject)  # fmt: skip
+    assert entry["reason"] == "手机号码，按个人信息定级"
+    audited = ingested.scalars(select(AuditEvent).where(AuditEvent.action == "classification.decide")).all()
+    assert {event.detail["field"] for event in audited} == {PHONE, "事件编号"}
+    assert ingested.scalar(select(CatalogItem.level).where(CatalogItem.code == COMPLAINTS)) == 3
+
+
+def test_a_stewards_change_of_level_reopens_review(session: Session) -> None:
+    import_demo(session)
+    approve_every_field(session, "SCJG-FR-0001")
+    total, _ = review.queue(session, review.QueueFilter(department="scjg"))
+    assert total == 0
+    from catalog.declarations.service import import_catalog, parse_catalog_text
+    from tests.catalog.helpers import demo_raw, raw_field
+
+    raw = demo_raw()
+    raw_field(raw, "SCJG-FR-0001", "企业名称")["level"] = 2
+    import yaml
+
+    import_catalog(session, parse_catalog_text(yaml.safe_dump(raw, allow_unicode=True)), actor="steward:scjg")
+    total, entries = review.queue(session, review.QueueFilter(department="scjg"))
+    assert total == 1 and entries[0].field == "企业名称" and entries[0].level == 2
+
+
+def test_a_raised_level_masks_the_field_for_subscriptions_approved_below_it_until_reapproved(
+    ingested: Session,
+) -> None:
+    session = ingested
+    approve_every_field(session, "PSGA-RK-0001")
+    consumer = Principal("user:psga-user", "psga")
+    requested = subscriptions.SubscriptionCreate(item=COMPLAINTS, fields=["事件编号", "事件类型", PHONE],
+                                                 purpose="核对诉求人身份", legal_basis="深圳经济特区数据条例", period_days=30)  # fmt: skip
+    created = subscriptions.request(session, RULES, requested, consumer)
+    approved = subscriptions.approve(session, RULES, created.id, Principal("user:zsj-steward", "zsj"), False)
+    assert approved.status == "active" and approved.approved_level == 1 and approved.masked_fields == []
+    cache = AccessCache(0, b"k" * 16)
+
+    def masked() -> list[str]:
+        return [field.name for field in grant_for(session, cache, consumer, COMPLAINTS).fields if field.masked]
+
+    assert masked() == []
+    raise_phone = review.FieldDecision(item=COMPLAINTS, field=PHONE, level=3, semantic_type="phone", reason="手机号")
+    report = review.decide(session, [raise_phone], OFFICER)
+    session.flush()
+    assert (report.subscriptions_masked, report.notifications) == (1, 2)
+    assert masked() == [PHONE]  # the next read, without a restart
+    notified = session.execute(
+        select(Department.code, Notification.kind).join(Department, Department.id == Notification.department_id)
+    ).all()
+    assert sorted(notified) == [("psga", "classification_raised"), ("zsj", "classification_raised")]
+
+    lower = review.FieldDecision(item=COMPLAINTS, field=PHONE, level=1, semantic_type="none", reason="误判")
+    review.decide(session, [lower], OFFICER)
+    assert masked() == [PHONE]  # a fall unmasks nothing until the subscription is re-approved
+    assert subscriptions.read(session, RULES, created.id).masked_fields == [PHONE]
+
+    review.decide(session, [raise_phone], OFFICER)
+    asked = subscriptions.request_reapproval(session, RULES, created.id, consumer)
+    assert (asked.reapproval_status, asked.reapproval_level) == ("requested", 3)  # conditional: provider, officer
+    provider = Principal("user:zsj-steward", "zsj")
+    assert subscriptions.approve_reapproval(session, RULES, created.id, provider, False).reapproval_status == (
+        "provider_approved")  # fmt: skip
+    done = subscriptions.approve_reapproval(session, RULES, created.id, OFFICER, True)
+    assert (done.approved_level, done.masked_fields, done.reapproval_status) == (3, [], None)
+    assert masked() == []
+    expired_soon = session.get(Subscription, created.id)
+    assert expired_soon is not None and expired_soon.expires_at > utcnow() + timedelta(days=29)
