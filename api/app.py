@@ -13,26 +13,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.deps import Platform
-from api.routers import audit, auth, data, items, subscriptions
+from api.routers import audit, auth, data, items, notifications, review, subscriptions
 from catalog.db import make_engine
 from catalog.settings import Settings, get_settings
 
 MAX_BODY_BYTES = 1 << 20  # a catalog item declaration with hundreds of fields fits with room to spare
+LARGER_BODIES = {review.DECISIONS_PATH: review.DECISIONS_MAX_BYTES}  # 20,000 field decisions at once
 
 
 class BodySizeLimit:
-    """Refuses request bodies over the cap (declared or streamed) with 413, before the endpoint reads them."""
+    """Refuses request bodies over the cap (declared or streamed) with 413, before the endpoint reads them. A few
+    routes whose bodies are batches have a larger cap of their own (``per_path``)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, per_path: dict[str, int] | None = None) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.per_path = LARGER_BODIES if per_path is None else per_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.per_path.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            response = problems.problem(413, "request_too_large", _limit(max_bytes), scope.get("path", ""))
+            await response(scope, receive, send)
             return
         received = 0
 
@@ -40,20 +45,15 @@ class BodySizeLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise problems.ApiProblem(
-                    413, "request_too_large", f"request bodies are limited to {self.max_bytes} bytes"
-                )
+            if received > max_bytes:
+                raise problems.ApiProblem(413, "request_too_large", _limit(max_bytes))
             return message
 
         await self.app(scope, counting_receive, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problems.problem(413, "request_too_large", self._limit(), scope.get("path", ""))
-        await response(scope, receive, send)
 
-    def _limit(self) -> str:
-        return f"request bodies are limited to {self.max_bytes} bytes"
+def _limit(max_bytes: int) -> str:
+    return f"request bodies are limited to {max_bytes} bytes"
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(items.router)
     app.include_router(subscriptions.router)
     app.include_router(data.router)
+    app.include_router(review.router)
+    app.include_router(notifications.router)
     app.include_router(audit.router)
     app.add_middleware(BodySizeLimit)
 

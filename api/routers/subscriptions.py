@@ -1,5 +1,6 @@
 """The subscription workflow over HTTP: consumers request, providers' stewards and data officers decide, any of
-the three may revoke. A subscription is visible to its two departments and to officers; to others it is 404."""
+the three may revoke; after a field was raised above its approved level, the consumer may ask for re-approval,
+decided as a request is. A subscription is visible to its two departments and to officers; to others it is 404."""
 
 from __future__ import annotations
 
@@ -74,10 +75,7 @@ def approve(
     rules = rules_of(platform)
     current = service.read(session, rules, subscription_id).status
     as_officer = current is SubscriptionStatus.PROVIDER_APPROVED
-    if current is SubscriptionStatus.REQUESTED or as_officer:
-        guard.require(parties.provider, "subscription", "decide_officer" if as_officer else "decide")
-    else:  # nothing left to approve: a decider learns why (409); anyone else is refused
-        _require_decider(parties, guard)
+    _require_approver(parties, guard, current is SubscriptionStatus.REQUESTED or as_officer, as_officer)
     level = body.level if body is not None else None
     with guard.refusals_audited("subscription.approve", subscription_id=subscription_id):
         return service.approve(session, rules, subscription_id, guard.principal, as_officer, level)
@@ -102,6 +100,53 @@ def revoke(
         guard.require(parties.provider, "subscription", "revoke")
     with guard.refusals_audited("subscription.revoke", subscription_id=subscription_id):
         return service.revoke(session, rules_of(platform), subscription_id, guard.principal, body.reason)
+
+
+@router.post("/{subscription_id}/reapproval", response_model=SubscriptionRead)
+def request_reapproval(
+    subscription_id: Id, session: SessionDep, guard: GuardDep, platform: PlatformDep
+) -> SubscriptionRead:
+    """The consumer department asks for its active subscription to be approved again at its fields' current
+    levels (after a field was raised above what it was approved for); the approval rules run again."""
+    parties = _visible(subscription_id, session, guard)
+    guard.require(parties.consumer, "subscription", "request")
+    with guard.refusals_audited("subscription.reapproval_request", subscription_id=subscription_id):
+        return service.request_reapproval(session, rules_of(platform), subscription_id, guard.principal)
+
+
+@router.post("/{subscription_id}/reapproval/approve", response_model=SubscriptionRead)
+def approve_reapproval(
+    subscription_id: Id, session: SessionDep, guard: GuardDep, platform: PlatformDep, body: Approval | None = None
+) -> SubscriptionRead:
+    """The provider's steward approves a re-approval; a data officer then approves one reaching the officer
+    level. Either may approve up to a lower level: fields above it stay masked."""
+    parties = _visible(subscription_id, session, guard)
+    rules = rules_of(platform)
+    pending = service.read(session, rules, subscription_id).reapproval_status
+    as_officer = pending == service.REAPPROVAL_PROVIDER_APPROVED
+    _require_approver(parties, guard, pending == service.REAPPROVAL_REQUESTED or as_officer, as_officer)
+    level = body.level if body is not None else None
+    with guard.refusals_audited("subscription.reapproval_approve", subscription_id=subscription_id):
+        return service.approve_reapproval(session, rules, subscription_id, guard.principal, as_officer, level)
+
+
+@router.post("/{subscription_id}/reapproval/reject", response_model=SubscriptionRead)
+def reject_reapproval(
+    subscription_id: Id, body: Decision, session: SessionDep, guard: GuardDep, platform: PlatformDep
+) -> SubscriptionRead:
+    """The provider's steward or a data officer turns a re-approval down; the subscription goes on as it is."""
+    _require_decider(_visible(subscription_id, session, guard), guard)
+    with guard.refusals_audited("subscription.reapproval_reject", subscription_id=subscription_id):
+        return service.reject_reapproval(session, rules_of(platform), subscription_id, guard.principal, body.reason)
+
+
+def _require_approver(parties: service.Parties, guard: GuardDep, pending: bool, as_officer: bool) -> None:
+    """The provider's steward gives the first approval, a data officer the second; with nothing pending, a
+    decider learns why (409) and anyone else is refused."""
+    if pending:
+        guard.require(parties.provider, "subscription", "decide_officer" if as_officer else "decide")
+    else:
+        _require_decider(parties, guard)
 
 
 def _require_decider(parties: service.Parties, guard: GuardDep) -> None:

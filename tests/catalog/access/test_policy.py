@@ -26,20 +26,23 @@ ACTIONS = [
     ("catalog", "read"), ("item", "register"), ("item", "update"), ("item", "transition"),
     ("subscription", "request"), ("subscription", "decide"), ("subscription", "decide_officer"),
     ("subscription", "revoke"), ("subscription", "read"), ("data", "read"), ("token", "manage"),
-    ("audit", "read"), ("runs", "read"), ("runs", "operate"), ("users", "manage"),
+    ("audit", "read"), ("runs", "read"), ("runs", "operate"), ("users", "manage"), ("notification", "read"),
+    ("classification", "read"), ("classification", "propose"), ("classification", "decide"),
 ]  # fmt: skip
 # What each role may do (in its own department for department roles, anywhere for global ones).
 ALLOWED = {
     "steward": {
         ("catalog", "read"), ("item", "register"), ("item", "update"), ("item", "transition"),
         ("subscription", "request"), ("subscription", "decide"), ("subscription", "revoke"),
-        ("subscription", "read"), ("data", "read"), ("token", "manage"),
+        ("subscription", "read"), ("data", "read"), ("token", "manage"), ("notification", "read"),
+        ("classification", "read"), ("classification", "propose"),
     },
     "user": {("catalog", "read"), ("subscription", "request"), ("subscription", "read"),
-             ("subscription", "revoke"), ("data", "read")},
+             ("subscription", "revoke"), ("data", "read"), ("notification", "read")},
     "system": {("catalog", "read"), ("data", "read")},
     "data_officer": {("catalog", "read"), ("subscription", "decide_officer"), ("subscription", "revoke"),
-                     ("subscription", "read"), ("audit", "read")},
+                     ("subscription", "read"), ("audit", "read"), ("classification", "read"),
+                     ("classification", "decide")},
     "ops": {("catalog", "read"), ("runs", "read"), ("runs", "operate")},
     "platform_admin": {("catalog", "read"), ("audit", "read"), ("users", "manage"), ("token", "manage")},
 }  # fmt: skip
@@ -66,6 +69,13 @@ def enforcer(policy_engine: Engine) -> PolicyEnforcer:
 
 def test_the_seed_file_names_only_known_roles() -> None:
     assert {role for role, _, _ in seed_permissions()} == set(ALLOWED)
+
+
+def test_the_tables_here_are_the_seed_file_exactly() -> None:
+    """A permission added to the seed file without a row here (or the other way round) fails."""
+    assert set(seed_permissions()) == {(role, obj, action) for role, allowed in ALLOWED.items()
+                                       for obj, action in allowed}  # fmt: skip
+    assert {(obj, action) for _, obj, action in seed_permissions()} <= set(ACTIONS)
 
 
 @pytest.mark.parametrize("subject", list(SUBJECTS))
