@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import getpass
+import io
 import json
 import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
+from catalog.access import policy
 from catalog.access.demo import seed_demo_principals
+from catalog.access.models import UserAccount
+from catalog.access.service import Principal
+from catalog.classification import reports, review
+from catalog.classification.types import SemanticType
 from catalog.db import make_engine, session_scope
 from catalog.declarations import service as declarations
-from catalog.errors import DomainError
+from catalog.departments.models import Department
+from catalog.errors import DomainError, Forbidden, NotFound
 from catalog.ingest.manifest import build_manifest, write_manifest
 from catalog.items import service as items
+from catalog.items.errors import ItemNotFound
+from catalog.items.models import CatalogItem
 from catalog.items.schemas import ItemRead, ItemStatus, SearchPage, SearchQuery, SharingType
 from catalog.migrate import upgrade
 from catalog.settings import get_settings
@@ -37,6 +51,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 quarantine_app = typer.Typer(help="Quarantined batches: list, release with an override, discard.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
+review_app = typer.Typer(
+    help="Classification review: the officers' queue, decisions, stewards' proposals, history, reports.",
+    no_args_is_help=True,
+)
+app.add_typer(review_app, name="review")
 
 # Wide enough for Chinese titles when the output is not a terminal (pipes, CI logs).
 out = Console(soft_wrap=True, markup=False, highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -376,6 +395,228 @@ def quarantine_discard(batch_id: int, reason: Reason, actor: Actor = "") -> None
     with unit_of_work() as session:
         outcome = discard_batch(session, batch_id, actor or default_actor(), reason)
     out.print(f"{outcome.item}: batch {batch_id} discarded.")
+
+
+# --- classification review ---------------------------------------------------------------------------------
+
+
+def _principal(session: Session, username: str, role: str, department: str | None = None) -> Principal:
+    """The principal of an active user account who holds ``role`` (a department role: in ``department``), as
+    the API would know them after sign-in; the CLI acts for a named person, never for the shell's user."""
+    row = session.execute(
+        select(UserAccount.active, Department.code)
+        .join(Department, UserAccount.department_id == Department.id)
+        .where(UserAccount.username == username)
+    ).one_or_none()
+    if row is None or not row.active:
+        raise NotFound(f"there is no active user {username}")
+    subject = f"user:{username}"
+    scope = policy.EVERYWHERE if role in policy.GLOBAL_ROLES else department
+    if (role, scope) not in policy.roles_of(session, subject):
+        where = "" if scope == policy.EVERYWHERE else f" of department {department}"
+        raise Forbidden(f"{username} is not a {role}{where}")
+    return Principal(subject, row.code)
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(message, style="red")
+    raise typer.Exit(1)
+
+
+FINDINGS = ", ".join(["any", *(member.value for member in SemanticType)])
+
+
+@review_app.command("queue")
+def review_queue(
+    department: Annotated[str | None, typer.Option(help="Provider department code.")] = None,
+    semantic_type: Annotated[SemanticType | None, typer.Option(help="The field's semantic type.")] = None,
+    level: Annotated[int | None, typer.Option(help="The field's current level.")] = None,
+    finding: Annotated[
+        str | None, typer.Option(help="Only fields with an open detection proposal of this type, or any.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, oldest first.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="How many to skip.")] = 0,
+    as_json: AsJson = False,
+) -> None:
+    """Fields waiting for a data officer, oldest first, with their open proposals."""
+    if finding is not None and finding != "any" and finding not in {member.value for member in SemanticType}:
+        raise typer.BadParameter(f"{finding!r} is not one of {FINDINGS}", param_hint="--finding")
+    wanted = review.QueueFilter(department=department, semantic_type=semantic_type.value if semantic_type else None,
+                                level=level, finding=finding, limit=limit, offset=offset)  # fmt: skip
+    with unit_of_work() as session:
+        total, entries = review.queue(session, wanted)
+    if as_json:
+        payload = {"total": total, "entries": [dataclasses.asdict(entry) for entry in entries]}
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=_json_value))
+        return
+    table = Table("waiting since", "department", "item", "status", "field", "label", "level", "semantic",
+                  "suggested", "proposals")  # fmt: skip
+    for entry in entries:
+        table.add_row(
+            f"{entry.waiting_since:%Y-%m-%d %H:%M}", entry.department, entry.item, entry.item_status, entry.field,
+            entry.label, str(entry.level), entry.semantic_type,
+            "" if entry.suggested_level is None else str(entry.suggested_level),
+            "; ".join(_describe_proposal(proposal) for proposal in entry.proposals),
+        )  # fmt: skip
+    out.print(table)
+    shown = f"{offset + 1}-{offset + len(entries)}" if entries else "none"
+    out.print(f"{total} field(s) waiting; showing {shown}.")
+
+
+def _describe_proposal(proposal: dict[str, Any]) -> str:
+    text = f"{proposal['source']}: {proposal['semantic_type']} at level {proposal['level']}"
+    share = (proposal.get("evidence") or {}).get("share")
+    return text + (f" ({share:.0%} of values)" if share is not None else "")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+@review_app.command("decide")
+def review_decide(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    officer: Annotated[str, typer.Option(help="The data officer's username.")],
+    as_json: AsJson = False,
+) -> None:
+    """Decide many fields at once, all or none, from a CSV or JSON file (item, field, level, semantic_type,
+    reason; an empty level and semantic type approve the field as it stands)."""
+    decisions = read_decisions(file)
+    with unit_of_work() as session:
+        report = review.decide(session, decisions, _principal(session, officer, "data_officer"))
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=2))
+        return
+    out.print(
+        f"Decided {report.decided} field(s): {report.changed} changed, {len(report.raised)} raised; "
+        f"{report.subscriptions_masked} subscription(s) masked, {report.notifications} notification(s)."
+    )
+    for change in report.raised:
+        out.print(f"  raised {change.item}.{change.field}: level {change.from_level} -> {change.to_level}")
+
+
+DECISION_COLUMNS = ("item", "field", "level", "semantic_type", "reason")
+
+
+def read_decisions(file: Path) -> list[review.FieldDecision]:
+    """The decisions of a CSV file (a header row with item and field, and any of level, semantic_type, reason)
+    or a JSON file (a list of such objects, or {"decisions": [...]}); every problem named with its row."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        _fail(f"{file}: not UTF-8 text; save the file as UTF-8 (CSV UTF-8 in a spreadsheet)")
+    if file.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            _fail(f"{file}: not JSON: {error}")
+        rows = data.get("decisions") if isinstance(data, dict) else data
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            _fail(f"{file}: expected a list of decisions (objects with item, field, level, semantic_type, reason)")
+        first_row = 1
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        unknown = [name for name in reader.fieldnames or [] if name not in DECISION_COLUMNS]
+        if unknown or not {"item", "field"} <= set(reader.fieldnames or []):
+            _fail(f"{file}: the header must name item and field, and may name level, semantic_type and reason"
+                  + (f"; unknown column(s): {', '.join(unknown)}" if unknown else ""))  # fmt: skip
+        rows = [{name: value for name, value in row.items() if value not in (None, "")} for row in reader]
+        first_row = 2  # the header is row 1
+    decisions, problems = [], []
+    for number, row in enumerate(rows, start=first_row):
+        try:
+            decisions.append(review.FieldDecision.model_validate(row))
+        except ValidationError as error:
+            details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in error.errors())
+            problems.append(f"row {number}: {details}")
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        _fail(f"{file}: nothing was decided: " + "; ".join(problems[:10]) + more)
+    if not decisions:
+        _fail(f"{file}: no decisions in the file")
+    return decisions
+
+
+@review_app.command("propose")
+def review_propose(
+    item_code: Annotated[str, typer.Argument(metavar="ITEM")],
+    field_name: Annotated[str, typer.Argument(metavar="FIELD")],
+    level: Annotated[int, typer.Option(help="The proposed level.")],
+    reason: Reason,
+    steward: Annotated[str, typer.Option(help="The username of a steward of the item's department.")],
+    semantic_type: Annotated[SemanticType | None, typer.Option(help="The proposed semantic type.")] = None,
+) -> None:
+    """A steward proposes a level (and semantic type) for a field of their department's item."""
+    try:
+        body = review.ProposalCreate(item=item_code, field=field_name, level=level, semantic_type=semantic_type,
+                                     reason=reason)  # fmt: skip
+    except ValidationError as error:
+        raise typer.BadParameter("; ".join(e["msg"] for e in error.errors())) from None
+    with unit_of_work() as session:
+        department = session.scalar(
+            select(Department.code)
+            .join(CatalogItem, CatalogItem.department_id == Department.id)
+            .where(CatalogItem.code == item_code)
+        )
+        if department is None:
+            raise ItemNotFound(item_code)
+        proposal_id = review.propose(session, body, _principal(session, steward, "steward", department))
+    out.print(f"Proposal {proposal_id}: {item_code}.{field_name} at level {level}; the field awaits a data officer.")
+
+
+@review_app.command("history")
+def review_history(item_code: Annotated[str, typer.Argument(metavar="ITEM")], as_json: AsJson = False) -> None:
+    """Every decision on an item's fields, oldest first: who, when, from, to, why."""
+    with unit_of_work() as session:
+        if session.scalar(select(CatalogItem.id).where(CatalogItem.code == item_code)) is None:
+            raise ItemNotFound(item_code)
+        decisions = review.history(session, item_code)
+    if as_json:
+        typer.echo(json.dumps(decisions, ensure_ascii=False, indent=2, default=_json_value))
+        return
+    table = Table("decision", "decided at", "by", "field", "level", "semantic type", "suggested", "reason")
+    for decision in decisions:
+        level, semantic = str(decision["to_level"]), decision["to_semantic_type"]
+        if decision["from_level"] != decision["to_level"]:
+            level = f"{decision['from_level']} -> {level}"
+        if decision["from_semantic_type"] != decision["to_semantic_type"]:
+            semantic = f"{decision['from_semantic_type']} -> {semantic}"
+        table.add_row(
+            str(decision["id"]), f"{decision['decided_at']:%Y-%m-%d %H:%M:%S}", decision["decided_by"],
+            decision["field"], level, semantic,
+            "" if decision["suggested_level"] is None else str(decision["suggested_level"]), decision["reason"] or "",
+        )  # fmt: skip
+    out.print(table)
+    out.print(f"{len(decisions)} decision(s) on {item_code}.")
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+@review_app.command("report")
+def review_report(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(reports.REPORTS)}.")],
+    department: Annotated[str | None, typer.Option(help="Only this department's items.")] = None,
+    output_format: Annotated[ReportFormat, typer.Option("--format", help="json or csv.")] = ReportFormat.CSV,
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
+) -> None:
+    """A classification report: levels (fields per level per department), unreviewed (fields never decided),
+    proposals (open ones, with detection evidence), decisions (per officer per day)."""
+    with unit_of_work() as session:
+        rows = reports.build(session, name, department)
+    if output_format is ReportFormat.CSV:
+        text = reports.to_csv(rows)
+    else:
+        text = json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"Wrote {len(rows)} row(s) of report {name} to {output}.")
 
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import Select, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from catalog.access.changes import ITEM, note_change
@@ -33,12 +33,14 @@ from catalog.db import utcnow
 from catalog.departments.models import Department
 from catalog.errors import DomainError, NotFound
 from catalog.items.models import CatalogItem, ItemField
+from catalog.items.schemas import ITEM_CODE_PATTERN
 from catalog.notifications.service import notify_all
 from catalog.subscriptions.models import Subscription
 
 PENDING, APPROVED = "pending", "approved"
 OPEN, DECIDED = "open", "decided"
 CHUNK = 500  # codes per IN list
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refused as invalid, never a database error
 
 
 class InvalidDecision(DomainError):
@@ -55,21 +57,21 @@ class FieldDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    item: str = Field(min_length=1, max_length=64)
-    field: str = Field(min_length=1, max_length=128)
+    item: str = Field(min_length=1, max_length=64, pattern=ITEM_CODE_PATTERN)
+    field: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     level: int | None = Field(default=None, ge=1, le=99)
     semantic_type: SemanticType | None = None
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
 
 
 class ProposalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    item: str = Field(min_length=1, max_length=64)
-    field: str = Field(min_length=1, max_length=128)
+    item: str = Field(min_length=1, max_length=64, pattern=ITEM_CODE_PATTERN)
+    field: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     level: int = Field(ge=1, le=99)
     semantic_type: SemanticType | None = None
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ def _apply(
     for chunk in _chunks(item_ids):
         highest = select(func.max(ItemField.level)).where(ItemField.item_id == CatalogItem.id).scalar_subquery()
         session.execute(update(CatalogItem).where(CatalogItem.id.in_(chunk)).values(level=highest, updated_at=now))
-    review_ids = session.scalars(insert(FieldReview).returning(FieldReview.id, sort_by_parameter_order=True), reviews)
+    review_ids = _insert_reviews(session, reviews)
     by_field = dict(zip([(row["item_id"], row["field_name"]) for row in reviews], review_ids, strict=True))
     _close_proposals(session, by_field, officer, now)
     for item_id in item_ids:
@@ -252,6 +254,24 @@ def _apply(
     _propagate(session, raised, stored, officer, report)
     session.flush()
     return report
+
+
+def _insert_reviews(session: Session, reviews: list[dict[str, Any]]) -> list[int]:
+    """Insert the history rows; their ids, in order.
+
+    render_nulls: every row has the same columns, so the rows go in batched statements; without it the ORM sends
+    a statement per run of rows with the same None values (thousands in a large mixed batch) and splices their
+    RETURNING rows together, copying all rows so far each time (35 s for 20,000 decisions). On PostgreSQL the
+    ids are drawn from the sequence first and the rows sent as a plain executemany: psycopg parses each large
+    multi-row INSERT ... RETURNING in Python, uncached (3 s for 20,000 rows, against 0.3 s so)."""
+    if session.get_bind().dialect.name != "postgresql":
+        returning = insert(FieldReview).returning(FieldReview.id, sort_by_parameter_order=True)
+        return list(session.scalars(returning.execution_options(render_nulls=True), reviews).all())
+    sequence = func.pg_get_serial_sequence(FieldReview.__tablename__, "id")
+    ids = list(session.scalars(select(func.nextval(sequence)).select_from(func.generate_series(1, len(reviews)))))
+    rows = [{"id": review_id, **row} for review_id, row in zip(ids, reviews, strict=True)]
+    session.execute(insert(FieldReview).execution_options(render_nulls=True), rows)
+    return ids
 
 
 def _close_proposals(session: Session, by_field: dict[tuple[int, str], int], officer: Principal, now: datetime) -> None:
@@ -288,7 +308,7 @@ def _propagate(
                Subscription.approved_level, Subscription.masked_fields)
         .where(Subscription.item_id.in_(list(by_item)), Subscription.status == "active")
     ).all()  # fmt: skip
-    masked_updates, notices = [], []
+    masked_updates, notices, audit_rows = [], [], []
     for sub_id, item_id, consumer_id, fields, approved, already in active:
         newly = sorted(name for name, level in by_item[item_id].items()
                        if name in fields and level > (approved or 0) and name not in already)  # fmt: skip
@@ -305,8 +325,10 @@ def _propagate(
             notices.append({"department_id": department_id, "kind": "classification_raised",
                             "item_code": codes[item_id], "subscription_id": sub_id, "message": message,
                             "detail": detail})  # fmt: skip
-        audit.record(session, officer.subject, officer.department, "subscription.masked", "done",
-                     item_code=codes[item_id], subscription_id=sub_id, fields_masked=newly)  # fmt: skip
+        audit_rows.append(audit.event(officer.subject, officer.department, "subscription.masked", "done",
+                                      item_code=codes[item_id], subscription_id=sub_id,
+                                      fields_masked=newly))  # fmt: skip
+    audit.write(session.connection(), audit_rows)
     if masked_updates:
         session.execute(update(Subscription), masked_updates)
     notify_all(session, notices)
@@ -391,15 +413,15 @@ def _queue_statement(wanted: QueueFilter) -> Select[Any]:
     if wanted.level is not None:
         statement = statement.where(ItemField.level == wanted.level)
     if wanted.finding:
-        detected = select(ClassificationProposal.id).where(
-            ClassificationProposal.item_id == ItemField.item_id,
-            ClassificationProposal.field_name == ItemField.name,
+        # The fields of the open detection proposals, found once: as a correlated EXISTS, SQLite looked through
+        # every open proposal for each field (its status index), 4 s for a queue of 20,000 fields.
+        detected = select(ClassificationProposal.item_id, ClassificationProposal.field_name).where(
             ClassificationProposal.status == OPEN,
             ClassificationProposal.source == "detection",
         )
         if wanted.finding != "any":
             detected = detected.where(ClassificationProposal.proposed_semantic_type == wanted.finding)
-        statement = statement.where(detected.exists())
+        statement = statement.where(tuple_(ItemField.item_id, ItemField.name).in_(detected))
     return statement
 
 

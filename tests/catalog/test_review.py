@@ -146,8 +146,10 @@ def test_a_raised_level_masks_the_field_for_subscriptions_approved_below_it_unti
     session = ingested
     approve_every_field(session, "PSGA-RK-0001")
     consumer = Principal("user:psga-user", "psga")
-    requested = subscriptions.SubscriptionCreate(item=COMPLAINTS, fields=["事件编号", "事件类型", PHONE],
-                                                 purpose="核对诉求人身份", legal_basis="深圳经济特区数据条例", period_days=30)  # fmt: skip
+    requested = subscriptions.SubscriptionCreate(
+        item=COMPLAINTS, fields=["事件编号", "事件类型", PHONE], purpose="核对诉求人身份",
+        legal_basis="深圳经济特区数据条例", period_days=30,
+    )  # fmt: skip
     created = subscriptions.request(session, RULES, requested, consumer)
     approved = subscriptions.approve(session, RULES, created.id, Principal("user:zsj-steward", "zsj"), False)
     assert approved.status == "active" and approved.approved_level == 1 and approved.masked_fields == []
