@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import GuardDep, Id, PlatformDep, SessionDep
+from catalog.classification.review import NO_NUL
 from catalog.subscriptions import service
 from catalog.subscriptions.service import Rules, SubscriptionCreate, SubscriptionRead, SubscriptionStatus
 
@@ -18,7 +19,7 @@ EVERYWHERE = "*"
 
 
 class Decision(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
 
 
 class Approval(BaseModel):

@@ -350,7 +350,7 @@ def expire_due(
             session,
             subscription_id,
             SubscriptionStatus.ACTIVE,
-            {"status": SubscriptionStatus.EXPIRED, "ended_by": "scheduler", "ended_at": now},
+            {"status": SubscriptionStatus.EXPIRED, "ended_by": "scheduler", "ended_at": now, **_NO_REAPPROVAL},
             strict=False,
         ):
             expired.append(subscription_id)
@@ -461,7 +461,8 @@ def _end(
 ) -> None:
     if not reason.strip():
         raise InvalidRequest("a rejection or a revocation needs a reason")
-    values = {"status": status, "ended_by": actor.subject, "ended_at": utcnow(), "reason": reason.strip()}
+    values = {"status": status, "ended_by": actor.subject, "ended_at": utcnow(), "reason": reason.strip(),
+              **_NO_REAPPROVAL}  # fmt: skip
     _change(session, current.id, current.status, values)
     action = "subscription.reject" if status is SubscriptionStatus.REJECTED else "subscription.revoke"
     _audit(session, current.id, actor, action, current.item, reason=reason.strip())

@@ -185,3 +185,20 @@ def test_a_raised_level_masks_the_field_for_subscriptions_approved_below_it_unti
     assert masked() == []
     expired_soon = session.get(Subscription, created.id)
     assert expired_soon is not None and expired_soon.expires_at > utcnow() + timedelta(days=29)
+
+
+def test_an_ended_subscription_keeps_no_pending_reapproval(ingested: Session) -> None:
+    consumer, provider = Principal("user:psga-user", "psga"), Principal("user:zsj-steward", "zsj")
+    requested = subscriptions.SubscriptionCreate(
+        item=COMPLAINTS, fields=["事件编号", PHONE], purpose="核对诉求人身份", legal_basis="深圳经济特区数据条例",
+        period_days=30,
+    )  # fmt: skip
+    created = subscriptions.request(ingested, RULES, requested, consumer)
+    subscriptions.approve(ingested, RULES, created.id, provider, False)
+    raise_phone = review.FieldDecision(item=COMPLAINTS, field=PHONE, level=3, semantic_type="phone", reason="手机号")
+    review.decide(ingested, [raise_phone], OFFICER)
+    assert subscriptions.request_reapproval(ingested, RULES, created.id, consumer).reapproval_status == "requested"
+    ended = subscriptions.revoke(ingested, RULES, created.id, consumer, "不再需要")
+    assert (ended.status, ended.reapproval_status, ended.reapproval_level) == ("revoked", None, None)
+    with pytest.raises(subscriptions.IllegalSubscriptionChange):
+        subscriptions.approve_reapproval(ingested, RULES, created.id, provider, False)
