@@ -463,6 +463,27 @@ def review_queue(
     out.print(f"{total} field(s) waiting; showing {shown}.")
 
 
+@review_app.command("items")
+def review_items(
+    department: Annotated[str | None, typer.Option(help="Provider department code.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, oldest first.")] = 100,
+    as_json: AsJson = False,
+) -> None:
+    """Items with fields waiting for a data officer, oldest first."""
+    with unit_of_work() as session:
+        total, entries = review.pending_items(session, review.QueueFilter(department=department, limit=limit))
+    if as_json:
+        payload = {"total": total, "entries": [dataclasses.asdict(entry) for entry in entries]}
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=_json_value))
+        return
+    table = Table("waiting since", "department", "item", "status", "pending fields", "with proposals")
+    for entry in entries:
+        table.add_row(f"{entry.waiting_since:%Y-%m-%d %H:%M}", entry.department, entry.item, entry.item_status,
+                      str(entry.pending_fields), str(entry.with_proposals))  # fmt: skip
+    out.print(table)
+    out.print(f"{total} item(s) with fields waiting.")
+
+
 def _describe_proposal(proposal: dict[str, Any]) -> str:
     text = f"{proposal['source']}: {proposal['semantic_type']} at level {proposal['level']}"
     share = (proposal.get("evidence") or {}).get("share")

@@ -63,6 +63,11 @@ def test_queue_filters_and_pages(datashare: Any) -> None:
     refused = datashare("review", "queue", "--finding", "passport", expect=2)
     assert "not one of any, none" in refused.output
 
+    by_item = json.loads(datashare("review", "items", "--json").output)
+    pending = {entry["item"]: entry["pending_fields"] for entry in by_item["entries"]}
+    assert pending[POPULATION] == 8 and sum(pending.values()) == everything["total"]
+    assert "PSGA-RK-0001" in datashare("review", "items", "--department", "psga").output
+
 
 def test_decide_a_csv_file_all_or_nothing(datashare: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"

@@ -14,7 +14,14 @@ from api.deps import GuardDep, SessionDep
 from api.problems import PROBLEM_JSON, TITLES
 from api.routers.items import read as read_item
 from catalog.classification import reports, review
-from catalog.classification.review import DecisionReport, FieldDecision, ProposalCreate, QueueEntry, QueueFilter
+from catalog.classification.review import (
+    DecisionReport,
+    FieldDecision,
+    PendingItem,
+    ProposalCreate,
+    QueueEntry,
+    QueueFilter,
+)
 from catalog.classification.types import SemanticType
 from catalog.departments.schemas import CODE_PATTERN
 
@@ -31,6 +38,11 @@ ReportName = Literal["levels", "unreviewed", "proposals", "decisions"]  # report
 class QueuePage(BaseModel):
     total: int = Field(description="How many pending fields match the filters (all pages).")
     entries: list[QueueEntry]
+
+
+class PendingItemsPage(BaseModel):
+    total: int = Field(description="How many items with pending fields match the filters (all pages).")
+    entries: list[PendingItem]
 
 
 class Decisions(BaseModel):
@@ -83,6 +95,24 @@ def queue(
     wanted = QueueFilter(department, semantic_type, level, finding, limit, offset)
     total, entries = review.queue(session, wanted)
     return QueuePage(total=total, entries=entries)
+
+
+@router.get("/review/items", response_model=PendingItemsPage)
+def pending_items(
+    session: SessionDep,
+    guard: GuardDep,
+    department: Annotated[str | None, Query(max_length=32, pattern=CODE_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> PendingItemsPage:
+    """The queue by item, oldest first: how many fields of each wait, and how many of those have a proposal.
+    Data officers see every department; a steward sees their own department's."""
+    principal = guard.signed_in()
+    if not guard.allows(EVERYWHERE, "classification", "read"):
+        department = department or str(principal.department)
+        guard.require(department, "classification", "read")
+    total, entries = review.pending_items(session, QueueFilter(department, limit=limit, offset=offset))
+    return PendingItemsPage(total=total, entries=entries)
 
 
 @router.post(

@@ -425,6 +425,35 @@ def _queue_statement(wanted: QueueFilter) -> Select[Any]:
     return statement
 
 
+@dataclass(frozen=True)
+class PendingItem:
+    item: str
+    department: str
+    item_status: str
+    pending_fields: int
+    with_proposals: int
+    waiting_since: datetime
+
+
+def pending_items(session: Session, wanted: QueueFilter) -> tuple[int, list[PendingItem]]:
+    """The queue by item: items with pending fields, oldest first, how many of their fields wait and how many
+    of those have an open proposal; the same filters as ``queue``."""
+    fields = _queue_statement(wanted).order_by(None).subquery()
+    proposed = select(ClassificationProposal.item_id, ClassificationProposal.field_name).where(
+        ClassificationProposal.status == OPEN
+    ).distinct().subquery()  # fmt: skip
+    grouped = (
+        select(fields.c.code, fields.c.department, fields.c.status, func.count().label("pending"),
+               func.count(proposed.c.field_name).label("with_proposals"),
+               func.min(fields.c.waiting_since).label("since"))
+        .outerjoin(proposed, and_(proposed.c.item_id == fields.c.item_id, proposed.c.field_name == fields.c.name))
+        .group_by(fields.c.code, fields.c.department, fields.c.status)
+    )  # fmt: skip
+    total = int(session.scalar(select(func.count()).select_from(grouped.subquery())) or 0)
+    rows = session.execute(grouped.order_by("since", fields.c.code).limit(wanted.limit).offset(wanted.offset))
+    return total, [PendingItem(r.code, r.department, r.status, r.pending, r.with_proposals, r.since) for r in rows]
+
+
 def _open_proposals(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], list[dict[str, Any]]]:
     found: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     if not keys:

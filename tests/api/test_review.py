@@ -152,6 +152,15 @@ def test_the_queue_officers_see_every_department_and_stewards_their_own(
     problem(client.get("/review/queue", params={"limit": 1001}, headers=as_["officer"]), 422, "invalid_request")
     problem(client.get("/review/queue", params={"finding": "nothing"}, headers=as_["officer"]), 422, "invalid_request")
 
+    # the queue by item: how many fields of each wait, how many of those with a proposal
+    items = status_of(client.get("/review/items", headers=as_["officer"]), 200)
+    by_code = {entry["item"]: entry for entry in items["entries"]}
+    assert by_code["ZSJ-MS-0001"]["with_proposals"] == 1 and items["total"] == len(by_code)
+    assert sum(entry["pending_fields"] for entry in items["entries"]) == everything["total"]
+    mine = status_of(client.get("/review/items", headers=as_["psga-steward"]), 200)
+    assert [entry["item"] for entry in mine["entries"]] == ["PSGA-RK-0001"]
+    problem(client.get("/review/items", params={"department": "zsj"}, headers=as_["psga-steward"]), 403, "forbidden")
+
     # the officer accepts the detection's proposal: the field leaves the queue, the history keeps the suggestion
     report = decide(client, as_, {"item": "ZSJ-MS-0001", "field": "诉求人电话", "level": 3, "semantic_type": "phone",
                                   "reason": "样本中为手机号码，按个人信息定为三级"})  # fmt: skip
