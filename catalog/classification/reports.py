@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from catalog.access.service import department_id
 from catalog.classification.models import ClassificationProposal, FieldReview
 from catalog.classification.review import APPROVED, OPEN
+from catalog.delivery.service import FORMULA_STARTS  # a cell a spreadsheet would run gets a leading quote
 from catalog.departments.models import Department
 from catalog.errors import NotFound
 from catalog.items.models import CatalogItem, ItemField
@@ -35,8 +36,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "proposals": _PROPOSAL_COLUMNS,
     "decisions": ("officer", "day", "decisions", "changes", "raised"),
 }
-# A text cell a spreadsheet would run as a formula gets a leading quote (as CSV downloads do).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class UnknownReport(NotFound):

@@ -63,7 +63,7 @@ MAX_PAGE = 1000
 STREAM_BATCH = 5000
 COPY_BLOCK = 4 << 20  # bytes of COPY output parsed at a time
 OPEN_DATA_LEVEL = 1
-FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"]  # a spreadsheet would run a cell starting so as a formula
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run a cell starting so as a formula
 CSV_CHUNK = 1 << 20
 POSTGRESQL_NAME_BYTES = 63  # PostgreSQL cuts longer column names short
 ARROW_TYPES = {
