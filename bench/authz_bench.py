@@ -67,7 +67,8 @@ def populate(
     items = [(row.id, row.department_id) for row in session.execute(select(CatalogItem.id, CatalogItem.department_id))]
     fields_of = publish_every_item(session)
     now = utcnow()
-    rows, pairs = [], set()
+    rows: list[dict[str, object]] = []
+    pairs: set[tuple[int, int]] = set()
     while len(rows) < subscriptions:
         item_id, provider = rng.choice(items)
         consumer = departments[rng.choice(codes)]

@@ -117,7 +117,7 @@ def generate_export(path: Path, rows: int, seed: int = 7) -> None:
         (rng.random(rows)).round(4).astype(str).tolist(), ["system"] * rows, ["1"] * rows,
     ]  # fmt: skip
     with path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(",".join(field["name"] for field in FIELDS) + "\n")
+        handle.write(",".join(str(field["name"]) for field in FIELDS) + "\n")
         for row in zip(*columns, strict=True):
             handle.write(",".join(row) + "\n")
 
@@ -236,9 +236,9 @@ def main() -> None:
         backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
         for backend in backends:
             command = [sys.executable, __file__, "--one", backend, str(export), "--repeat", str(args.repeat)]
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
-            lines = result.stdout.strip().splitlines()
-            print(lines[-1] if lines else result.stderr[-2000:])
+            completed = subprocess.run(command, capture_output=True, text=True, check=False)
+            lines = completed.stdout.strip().splitlines()
+            print(lines[-1] if lines else completed.stderr[-2000:])
             print(f"load after {backend}: {os.getloadavg()[0]:.2f}")
         parses = sorted(dag_parse_seconds(1000, workdir / f"dags{attempt}") for attempt in range(3))
         print(f"DAG file parse with 1,000 items (airflow.sdk already imported), median of 3: {parses[1]:.2f} s")

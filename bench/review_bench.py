@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -180,13 +181,22 @@ def show(label: str, seconds: list[float], note: str = "") -> None:
           f"(runs: {', '.join(f'{s * 1000:.1f}' for s in seconds)}){note}", flush=True)  # fmt: skip
 
 
+def csv_work(rows: list[dict[str, Any]]) -> Callable[[Session], str]:
+    """Work for ``timed`` that writes ``rows`` as CSV (the session it is given is not used)."""
+
+    def work(_: Session) -> str:
+        return reports.to_csv(rows)
+
+    return work
+
+
 def time_reads(engine: Engine, when: str) -> dict[str, float]:
     medians = {}
     for name in reports.REPORTS:
-        seconds, rows = timed(engine, lambda session, name=name: reports.build(session, name))
+        seconds, rows = timed(engine, partial(reports.build, name=name))
         show(f"report {name} ({when})", seconds, f"  {len(rows)} rows")
         medians[f"report {name} ({when})"] = statistics.median(seconds)
-        csv_seconds, _ = timed(engine, lambda _, rows=rows: reports.to_csv(rows))
+        csv_seconds, _ = timed(engine, csv_work(rows))
         medians[f"report {name} as CSV ({when})"] = statistics.median(csv_seconds)
     return medians
 
@@ -223,7 +233,7 @@ def run_backend(backend: str, args: argparse.Namespace, catalog: CatalogFile, wo
                 "queue: finding phone, level 1, first 100": review.QueueFilter(finding="phone", level=1, limit=100),
             }
             for label, wanted in queues.items():
-                seconds, (total, entries) = timed(engine, lambda session, wanted=wanted: review.queue(session, wanted))
+                seconds, (total, entries) = timed(engine, partial(review.queue, wanted=wanted))
                 show(label, seconds, f"  {total} match, {len(entries)} shown")
                 result[label.replace(f"department {department}", "one department")] = statistics.median(seconds)
             result |= time_reads(engine, "before")

@@ -37,6 +37,12 @@ def status_of(response: Any, expected: int) -> dict[str, Any]:
     return body
 
 
+def listing_of(response: Any, expected: int) -> list[dict[str, Any]]:
+    assert response.status_code == expected, response.text
+    body: list[dict[str, Any]] = response.json()
+    return body
+
+
 def reset(database: str) -> None:
     """Each test starts without subscriptions (the module shares one database)."""
     engine = make_engine(database)
@@ -82,9 +88,9 @@ def test_a_level_3_request_needs_the_provider_then_an_officer(
         status_of(client.post(f"{path}/approve", headers=as_["officer"]), 409)["code"] == "illegal_subscription_change"
     )
 
-    consumers = [s["id"] for s in status_of(client.get("/subscriptions", headers=as_["zsj-user"]), 200)]
-    providers = [s["id"] for s in status_of(client.get("/subscriptions", headers=as_["psga-steward"]), 200)]
-    others = [s["id"] for s in status_of(client.get("/subscriptions", headers=as_["wjj-user"]), 200)]
+    consumers = [s["id"] for s in listing_of(client.get("/subscriptions", headers=as_["zsj-user"]), 200)]
+    providers = [s["id"] for s in listing_of(client.get("/subscriptions", headers=as_["psga-steward"]), 200)]
+    others = [s["id"] for s in listing_of(client.get("/subscriptions", headers=as_["wjj-user"]), 200)]
     assert created["id"] in consumers and created["id"] in providers and created["id"] not in others
 
     engine = make_engine(database)

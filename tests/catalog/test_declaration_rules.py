@@ -179,7 +179,8 @@ def test_a_transition_based_on_a_stale_read_changes_nothing(session: Session) ->
 def test_timestamps_are_utc_on_every_backend(session: Session) -> None:
     import_demo(session)
     item = items.get_item(session, "PSGA-RK-0001")
-    assert item.created_at.utcoffset() is not None and item.created_at.utcoffset().total_seconds() == 0
+    offset = item.created_at.utcoffset()
+    assert offset is not None and offset.total_seconds() == 0
     assert items.get_history(session, "PSGA-RK-0001")[0].changed_at.tzinfo is not None
 
 

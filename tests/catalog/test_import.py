@@ -319,7 +319,7 @@ def test_a_json_catalog_file_imports_like_yaml(session: Session, tmp_path: Path)
 
 
 def test_a_bulk_import_refreshes_statistics(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    refreshed = []
+    refreshed: list[None] = []  # refresh_statistics returns None: one entry per call
     real = declarations_service.items_repository.refresh_statistics
     monkeypatch.setattr(declarations_service, "BULK_CHANGE", 3)
     monkeypatch.setattr(

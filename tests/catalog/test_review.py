@@ -14,6 +14,7 @@ from catalog.access.service import Principal
 from catalog.audit.models import AuditEvent
 from catalog.classification import review
 from catalog.classification.models import ClassificationProposal, FieldReview
+from catalog.classification.types import SemanticType
 from catalog.db import utcnow
 from catalog.delivery.access_cache import AccessCache
 from catalog.delivery.service import grant_for
@@ -94,7 +95,7 @@ def test_decisions_need_reasons_for_changes_and_below_a_suggestion_and_are_all_o
     refusals = {
         "a change needs a reason": decide(item=COMPLAINTS, field="事件类型", level=2),
         "below the suggested level 3 needs a reason": decide(item=COMPLAINTS, field=PHONE),
-        "at least level 3": decide(item=COMPLAINTS, field=PHONE, semantic_type="phone", level=2, reason="x"),
+        "at least level 3": decide(item=COMPLAINTS, field=PHONE, semantic_type=SemanticType.PHONE, level=2, reason="x"),
         "not a level of the scheme": decide(item=COMPLAINTS, field="状态", level=9, reason="x"),
     }
     for message, bad in refusals.items():
@@ -106,7 +107,8 @@ def test_decisions_need_reasons_for_changes_and_below_a_suggestion_and_are_all_o
     assert field_row(ingested, COMPLAINTS, "事件编号").review_status == review.PENDING
 
     report = review.decide(ingested, [
-        decide(item=COMPLAINTS, field=PHONE, level=3, semantic_type="phone", reason="手机号码，按个人信息定级"),
+        decide(item=COMPLAINTS, field=PHONE, level=3, semantic_type=SemanticType.PHONE,
+               reason="手机号码，按个人信息定级"),
         decide(item=COMPLAINTS, field="事件编号"),
     ], OFFICER)  # fmt: skip
     assert (report.decided, report.changed) == (2, 1)
@@ -159,7 +161,9 @@ def test_a_raised_level_masks_the_field_for_subscriptions_approved_below_it_unti
         return [field.name for field in grant_for(session, cache, consumer, COMPLAINTS).fields if field.masked]
 
     assert masked() == []
-    raise_phone = review.FieldDecision(item=COMPLAINTS, field=PHONE, level=3, semantic_type="phone", reason="手机号")
+    raise_phone = review.FieldDecision(
+        item=COMPLAINTS, field=PHONE, level=3, semantic_type=SemanticType.PHONE, reason="手机号"
+    )
     report = review.decide(session, [raise_phone], OFFICER)
     session.flush()
     assert (report.subscriptions_masked, report.notifications) == (1, 2)
@@ -169,7 +173,7 @@ def test_a_raised_level_masks_the_field_for_subscriptions_approved_below_it_unti
     ).all()
     assert sorted(notified) == [("psga", "classification_raised"), ("zsj", "classification_raised")]
 
-    lower = review.FieldDecision(item=COMPLAINTS, field=PHONE, level=1, semantic_type="none", reason="误判")
+    lower = review.FieldDecision(item=COMPLAINTS, field=PHONE, level=1, semantic_type=SemanticType.NONE, reason="误判")
     review.decide(session, [lower], OFFICER)
     assert masked() == [PHONE]  # a fall unmasks nothing until the subscription is re-approved
     assert subscriptions.read(session, RULES, created.id).masked_fields == [PHONE]
@@ -184,7 +188,8 @@ def test_a_raised_level_masks_the_field_for_subscriptions_approved_below_it_unti
     assert (done.approved_level, done.masked_fields, done.reapproval_status) == (3, [], None)
     assert masked() == []
     expired_soon = session.get(Subscription, created.id)
-    assert expired_soon is not None and expired_soon.expires_at > utcnow() + timedelta(days=29)
+    assert expired_soon is not None and expired_soon.expires_at is not None
+    assert expired_soon.expires_at > utcnow() + timedelta(days=29)
 
 
 def test_an_ended_subscription_keeps_no_pending_reapproval(ingested: Session) -> None:
@@ -195,7 +200,9 @@ def test_an_ended_subscription_keeps_no_pending_reapproval(ingested: Session) ->
     )  # fmt: skip
     created = subscriptions.request(ingested, RULES, requested, consumer)
     subscriptions.approve(ingested, RULES, created.id, provider, False)
-    raise_phone = review.FieldDecision(item=COMPLAINTS, field=PHONE, level=3, semantic_type="phone", reason="手机号")
+    raise_phone = review.FieldDecision(
+        item=COMPLAINTS, field=PHONE, level=3, semantic_type=SemanticType.PHONE, reason="手机号"
+    )
     review.decide(ingested, [raise_phone], OFFICER)
     assert subscriptions.request_reapproval(ingested, RULES, created.id, consumer).reapproval_status == "requested"
     ended = subscriptions.revoke(ingested, RULES, created.id, consumer, "不再需要")

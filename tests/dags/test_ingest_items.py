@@ -3,6 +3,7 @@ the subscription expiry, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ OTHER_DAGS = ["expire_subscriptions"]
 @pytest.fixture
 def platform(
     backend: str, database_factory: Any, samples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
+) -> Iterator[str]:
     """The demo platform on a fresh database: catalog, drop folders, pipeline manifest."""
     url = database_factory(backend, migrate=False)
     monkeypatch.setenv("DATASHARE_DATABASE_URL", url)

@@ -74,10 +74,9 @@ def test_the_same_export_twice_publishes_once(demo: Session, tmp_path: Path, sam
     again = run(demo, tmp_path, POPULATION, data)
 
     assert (first.outcome, again.outcome, again.batch_id) == ("published", "duplicate", first.batch_id)
-    assert (
-        demo.scalar(select(ItemVersion.number).where(ItemVersion.item_id == current_version(demo, POPULATION).item_id))
-        == 1
-    )  # type: ignore[union-attr]
+    current = current_version(demo, POPULATION)
+    assert current is not None
+    assert demo.scalar(select(ItemVersion.number).where(ItemVersion.item_id == current.item_id)) == 1
     assert len(demo.scalars(select(IngestBatch)).all()) == 1
 
 
@@ -292,7 +291,7 @@ def test_an_xlsx_export_with_excel_dates_publishes(demo: Session, tmp_path: Path
     sheet = workbook.active
     sheet.append(lines[0].split(","))
     for number, line in enumerate(lines[1:]):
-        cells: list[object] = line.split(",")
+        cells: list[object] = list(line.split(","))
         founded = date.fromisoformat(str(cells[3]))
         # half the dates as date cells, half as the Excel serial numbers some systems write
         cells[3] = founded if number % 2 else (founded - date(1899, 12, 30)).days
