@@ -400,9 +400,9 @@ def quarantine_discard(batch_id: int, reason: Reason, actor: Actor = "") -> None
 # --- classification review ---------------------------------------------------------------------------------
 
 
-def _principal(session: Session, username: str, role: str, department: str | None = None) -> Principal:
-    """The principal of an active user account who holds ``role`` (a department role: in ``department``), as
-    the API would know them after sign-in; the CLI acts for a named person, never for the shell's user."""
+def _principal(session: Session, username: str, action: str, department: str = policy.EVERYWHERE) -> Principal:
+    """The principal of an active user account whom the Casbin policy lets do ``action`` on classification
+    (for ``department``), as the API decides it; the CLI acts for a named person, never for the shell's user."""
     row = session.execute(
         select(UserAccount.active, Department.code)
         .join(Department, UserAccount.department_id == Department.id)
@@ -411,10 +411,11 @@ def _principal(session: Session, username: str, role: str, department: str | Non
     if row is None or not row.active:
         raise NotFound(f"there is no active user {username}")
     subject = f"user:{username}"
-    scope = policy.EVERYWHERE if role in policy.GLOBAL_ROLES else department
-    if (role, scope) not in policy.roles_of(session, subject):
-        where = "" if scope == policy.EVERYWHERE else f" of department {department}"
-        raise Forbidden(f"{username} is not a {role}{where}")
+    enforcer = policy.PolicyEnforcer()
+    enforcer.refresh(session)
+    if not enforcer.allows(subject, department, "classification", action):
+        where = "" if department == policy.EVERYWHERE else f" for department {department}"
+        raise Forbidden(f"{username} may not {action} classifications{where}")
     return Principal(subject, row.code)
 
 
@@ -506,7 +507,7 @@ def review_decide(
     reason; an empty level and semantic type approve the field as it stands)."""
     decisions = read_decisions(file)
     with unit_of_work() as session:
-        report = review.decide(session, decisions, _principal(session, officer, "data_officer"))
+        report = review.decide(session, decisions, _principal(session, officer, "decide"))
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=2))
         return
@@ -583,7 +584,7 @@ def review_propose(
         )
         if department is None:
             raise ItemNotFound(item_code)
-        proposal_id = review.propose(session, body, _principal(session, steward, "steward", department))
+        proposal_id = review.propose(session, body, _principal(session, steward, "propose", department))
     out.print(f"Proposal {proposal_id}: {item_code}.{field_name} at level {level}; the field awaits a data officer.")
 
 
