@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -19,6 +19,7 @@ from catalog.db import make_engine, session_scope
 from catalog.ingest.service import ingest_export
 from catalog.items.models import CatalogItem
 from catalog.settings import Settings
+from catalog.subscriptions.models import Subscription
 from tests.catalog.helpers import import_demo
 
 PASSWORD = "correct horse battery staple"
@@ -31,6 +32,13 @@ USERS = {
 }
 
 SECRET = "api-test-secret-api-test-secret!"
+POPULATION_REQUEST = {
+    "item": "PSGA-RK-0001",
+    "fields": ["公民身份号码", "姓名", "所属社区"],
+    "purpose": "核对诉求人户籍信息",
+    "legal_basis": "《深圳经济特区数据条例》第四十条",
+    "period_days": 90,
+}
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +103,17 @@ def announce_every_item(session: Session) -> None:
     """A test that writes behind the services' back announces it as they would (API processes remember)."""
     for item_id in session.scalars(select(CatalogItem.id)):
         note_change(session, ITEM, item_id)
+
+
+def revoke_every_subscription(database: str) -> None:
+    """A test starts without open subscriptions (a module shares one database)."""
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        session.execute(update(Subscription).values(status="revoked"))
+        announce_every_item(session)
+    engine.dispose()
+
+
+def status_of(response: Any, expected: int) -> Any:
+    assert response.status_code == expected, response.text
+    return response.json()

@@ -27,16 +27,10 @@ from catalog.delivery import service as delivery
 from catalog.delivery.service import Grant, ShownField, _formula_safe, _formula_safe_sql, csv_chunks, output_schema
 from catalog.settings import Settings
 from catalog.subscriptions.models import Subscription
-from tests.api.conftest import SECRET, announce_every_item, bearer
+from tests.api.conftest import POPULATION_REQUEST, SECRET, announce_every_item, bearer
 from tests.catalog.helpers import demo_raw
 
-REQUEST = {
-    "item": "PSGA-RK-0001",
-    "fields": ["公民身份号码", "姓名", "所属社区"],
-    "purpose": "核对诉求人户籍信息",
-    "legal_basis": "《深圳经济特区数据条例》第四十条",
-    "period_days": 90,
-}
+REQUEST = POPULATION_REQUEST
 MASKED_ID = re.compile(r"^\d{4}\*{10}\d{3}[\dX]$")
 
 

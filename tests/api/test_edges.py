@@ -20,7 +20,7 @@ from api.app import create_app
 from catalog.db import make_engine, session_scope, utcnow
 from catalog.settings import Settings
 from catalog.subscriptions.models import Subscription
-from tests.api.conftest import SECRET, announce_every_item
+from tests.api.conftest import SECRET, announce_every_item, revoke_every_subscription
 
 REQUEST = {"item": "PSGA-RK-0001", "fields": ["公民身份号码", "姓名", "所属社区"], "purpose": "核对户籍信息",
            "legal_basis": "数据条例第四十条", "period_days": 30}  # fmt: skip
@@ -28,11 +28,7 @@ REQUEST = {"item": "PSGA-RK-0001", "fields": ["公民身份号码", "姓名", "�
 
 @pytest.fixture(autouse=True)
 def no_open_subscriptions(database: str) -> None:
-    engine = make_engine(database)
-    with session_scope(engine) as session:
-        session.execute(update(Subscription).values(status="revoked"))
-        announce_every_item(session)
-    engine.dispose()
+    revoke_every_subscription(database)
 
 
 def test_the_providers_lower_level_holds_after_the_officer_approves(

@@ -17,30 +17,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from catalog.audit.models import AuditEvent
 from catalog.classification.reports import COLUMNS
 from catalog.db import make_engine, session_scope
 from catalog.ingest.service import ingest_export
-from catalog.subscriptions.models import Subscription
-from tests.api.conftest import announce_every_item
+from tests.api.conftest import POPULATION_REQUEST, revoke_every_subscription, status_of
 from tests.catalog.helpers import demo_raw
 
 Headers = dict[str, dict[str, str]]
-POPULATION = {
-    "item": "PSGA-RK-0001",
-    "fields": ["公民身份号码", "姓名", "所属社区"],
-    "purpose": "核对诉求人户籍信息",
-    "legal_basis": "《深圳经济特区数据条例》第四十条",
-    "period_days": 90,
-}
+POPULATION = POPULATION_REQUEST
 COMMUNITY = "所属社区"  # level 2 in the demo: read unmasked by a subscription approved at level 2
-
-
-def status_of(response: Any, expected: int) -> Any:
-    assert response.status_code == expected, response.text
-    return response.json()
 
 
 def problem(response: Any, expected: int, code: str) -> dict[str, Any]:
@@ -64,11 +52,7 @@ def audit_events(database: str, action: str, **where: Any) -> list[AuditEvent]:
 
 @pytest.fixture(autouse=True)
 def no_open_subscriptions(database: str) -> None:
-    engine = make_engine(database)
-    with session_scope(engine) as session:
-        session.execute(update(Subscription).values(status="revoked"))
-        announce_every_item(session)
-    engine.dispose()
+    revoke_every_subscription(database)
 
 
 @pytest.fixture(scope="module")

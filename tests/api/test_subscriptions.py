@@ -19,22 +19,10 @@ from catalog.delivery.access_cache import ActiveSubscription, load_item_access
 from catalog.items.models import CatalogItem
 from catalog.subscriptions import service
 from catalog.subscriptions.models import Subscription
-from tests.api.conftest import announce_every_item
+from tests.api.conftest import POPULATION_REQUEST, announce_every_item, revoke_every_subscription, status_of
 
-POPULATION = {
-    "item": "PSGA-RK-0001",
-    "fields": ["公民身份号码", "姓名", "所属社区"],
-    "purpose": "核对诉求人户籍信息",
-    "legal_basis": "《深圳经济特区数据条例》第四十条",
-    "period_days": 90,
-}
+POPULATION = POPULATION_REQUEST
 ENTERPRISE = {**POPULATION, "item": "SCJG-FR-0001", "fields": ["统一社会信用代码", "企业名称"]}
-
-
-def status_of(response: Any, expected: int) -> dict[str, Any]:
-    assert response.status_code == expected, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def listing_of(response: Any, expected: int) -> list[dict[str, Any]]:
@@ -43,18 +31,9 @@ def listing_of(response: Any, expected: int) -> list[dict[str, Any]]:
     return body
 
 
-def reset(database: str) -> None:
-    """Each test starts without subscriptions (the module shares one database)."""
-    engine = make_engine(database)
-    with session_scope(engine) as session:
-        session.execute(update(Subscription).values(status="revoked"))
-        announce_every_item(session)
-    engine.dispose()
-
-
 @pytest.fixture(autouse=True)
 def no_open_subscriptions(database: str) -> None:
-    reset(database)
+    revoke_every_subscription(database)
 
 
 def test_low_level_fields_of_an_unconditional_item_are_approved_at_once(
