@@ -24,6 +24,7 @@ GLOBAL_PEOPLE = [
     ("admin", "平台管理员", "platform_admin"),
 ]
 TOKEN_DAYS = 90
+BUREAU = "zsj"  # the district's data bureau (政务服务和数据管理局): where the platform-wide staff belong
 
 
 def seed_demo_principals(session: Session, data_dir: Path) -> Path:
@@ -35,7 +36,8 @@ def seed_demo_principals(session: Session, data_dir: Path) -> Path:
     credentials: dict[str, Any] = {"users": {}, "tokens": {}}
     people = [(f"{code}-steward", f"{code} 数据管理员", "steward", code) for code in departments]
     people += [(f"{code}-user", f"{code} 业务用户", "user", code) for code in departments]
-    people += [(name, display, role, departments[0]) for name, display, role in GLOBAL_PEOPLE]
+    home = BUREAU if BUREAU in departments else departments[0]
+    people += [(name, display, role, home) for name, display, role in GLOBAL_PEOPLE]
     for username, display_name, role, department in people:
         if session.scalar(select(UserAccount.id).where(UserAccount.username == username)) is not None:
             continue
