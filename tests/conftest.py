@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -94,3 +95,27 @@ def samples_dir() -> Path:
     path = Path(__file__).resolve().parents[2] / "shared" / "samples"
     assert path.exists(), f"the sample exports are expected at {path} (shared/ beside the checkout)"
     return path
+
+
+@pytest.fixture
+def datashare(
+    backend: str, database_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Any]]:
+    """Runs `datashare ARGS...` in process against a fresh, empty database of the backend; returns the result."""
+    from typer.testing import CliRunner
+
+    from catalog.cli import app
+    from catalog.settings import get_settings
+
+    monkeypatch.setenv("DATASHARE_DATABASE_URL", database_factory(backend, migrate=False))
+    monkeypatch.setenv("DATASHARE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def run(*args: str, expect: int = 0) -> Any:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == expect, result.output
+        return result
+
+    yield run
+    get_settings.cache_clear()

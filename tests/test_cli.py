@@ -3,34 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
-from catalog.cli import DEMO_CATALOG, app
-from catalog.settings import get_settings
+from catalog.cli import DEMO_CATALOG
 from tests.catalog.helpers import demo_raw, raw_field, write_yaml
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def datashare(backend: str, database_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Runs `datashare ARGS...` against a fresh, empty database; returns the result."""
-    monkeypatch.setenv("DATASHARE_DATABASE_URL", database_factory(backend, migrate=False))
-    monkeypatch.setenv("DATASHARE_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-
-    def run(*args: str, expect: int = 0) -> Any:
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == expect, result.output
-        return result
-
-    yield run
-    get_settings.cache_clear()
 
 
 def test_commands_refuse_a_database_without_schema(datashare: Any) -> None:

@@ -6,35 +6,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from catalog.cli import app
-from catalog.settings import get_settings
-
-runner = CliRunner()
 POPULATION = "PSGA-RK-0001"
 
 
 @pytest.fixture
-def datashare(backend: str, database_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Runs `datashare ARGS...` against the demo (catalog and principals) on a fresh database."""
-    monkeypatch.setenv("DATASHARE_DATABASE_URL", database_factory(backend, migrate=False))
-    monkeypatch.setenv("DATASHARE_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-
-    def run(*args: str, expect: int = 0) -> Any:
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == expect, result.output
-        return result
-
-    run("demo", "--samples", str(tmp_path / "no-samples"))
-    yield run
-    get_settings.cache_clear()
+def datashare(datashare: Any, tmp_path: Path) -> Any:
+    """`datashare ARGS...` against the demo (catalog and principals) on a fresh database."""
+    datashare("demo", "--samples", str(tmp_path / "no-samples"))
+    return datashare
 
 
 def queue(datashare: Any, *args: str) -> dict[str, Any]:
