@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.deps import Platform
-from api.routers import audit, auth, data, items, notifications, review, subscriptions
+from api.routers import audit, auth, data, items, notifications, policy, review, subscriptions
 from catalog.db import make_engine
 from catalog.settings import Settings, get_settings
 
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(review.router)
     app.include_router(notifications.router)
     app.include_router(audit.router)
+    app.include_router(policy.router)
     app.add_middleware(BodySizeLimit)
 
     @app.get("/health", tags=["ops"])

@@ -678,5 +678,12 @@ def _fill_drop_folders(session: Session, samples: Path, data_dir: Path) -> int:
     return copied
 
 
+# Command groups kept in modules of their own; they use this module's helpers, so they are imported last.
+from catalog.access.commands import policy_app  # noqa: E402
+from catalog.audit.commands import audit_app  # noqa: E402
+
+app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+
 if __name__ == "__main__":
     app()

@@ -45,6 +45,7 @@ class ClassificationProposal(Base):
     source: Mapped[str] = mapped_column(String(16))  # detection | steward
     proposed_level: Mapped[int] = mapped_column(Integer)
     proposed_semantic_type: Mapped[str] = mapped_column(String(32))
+    proposed_masking: Mapped[str | None] = mapped_column(String(16))  # a steward's masking rule, if it changes
     reason: Mapped[str] = mapped_column(Text, default="")
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # match share, masked examples, batch
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | decided
@@ -74,4 +75,6 @@ class FieldReview(Base):
     from_semantic_type: Mapped[str] = mapped_column(String(32))
     to_semantic_type: Mapped[str] = mapped_column(String(32))
     suggested_level: Mapped[int | None] = mapped_column(Integer)  # the highest level an open proposal suggested
+    from_masking: Mapped[str | None] = mapped_column(String(16))
+    to_masking: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
