@@ -108,7 +108,7 @@ def run(url: str, decisions: int, seed: int) -> dict[str, float]:
     started = time.perf_counter()
     with session_scope(engine) as session:
         catalog = CatalogFile.model_validate(generate_catalog(items=10_000, fields_per_item=5, departments=100))
-        import_catalog(session, catalog, actor="bench")
+        import_catalog(session, catalog, actor="bench:officer", by_officer=True)
         principals, subscribed = populate(session, 2_000, 10_000, seed)
     print(f"  set-up: {time.perf_counter() - started:.1f} s")
     rng = random.Random(seed)

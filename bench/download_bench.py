@@ -52,7 +52,7 @@ def prepare(url: str, export: Path, workdir: Path) -> str:
     upgrade(engine)
     text = catalog_text().replace("departments:\n", "departments:\n- " + _yaml(CONSUMER) + "\n", 1)
     with session_scope(engine) as session:
-        import_catalog(session, parse_catalog_text(text), actor="bench")
+        import_catalog(session, parse_catalog_text(text), actor="bench:officer", by_officer=True)
     started = time.perf_counter()
     with session_scope(engine) as session:
         outcome = ingest_export(session, "BENCH-0001", export.read_bytes(), export.name, raw_dir=workdir / "raw",

@@ -210,7 +210,9 @@ def run_backend(backend: str, args: argparse.Namespace, catalog: CatalogFile, wo
             print(f"[{backend}] {backend} {server_version(engine)}; load {os.getloadavg()[0]:.2f}", flush=True)
             started = time.perf_counter()
             with session_scope(engine) as session:
-                import_catalog(session, catalog, actor="bench:review")
+                # As drafts, every field pending review (an officer's import would approve them as declared).
+                drafts = [item.model_copy(update={"status": None}) for item in catalog.items]
+                import_catalog(session, catalog.model_copy(update={"items": drafts}), actor="bench:review")
                 proposals, subscriptions = populate(session, args.seed, args.proposals, args.subscribed_items)
             print(f"  imported and populated in {time.perf_counter() - started:.1f} s: {proposals} open proposals, "
                   f"{subscriptions} active subscriptions (approved at level 2)", flush=True)  # fmt: skip

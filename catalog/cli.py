@@ -62,6 +62,7 @@ out = Console(soft_wrap=True, markup=False, highlight=False, width=None if sys.s
 # Catalog text is data, never Rich markup.
 err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 DEMO_CATALOG = Path(__file__).parent / "demo" / "catalog.yaml"
+DEMO_OFFICER = "officer"  # the demo's data officer (catalog.access.demo), who imports the demo catalog
 
 Actor = Annotated[str, typer.Option(help="Who is acting, recorded in the item history.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
@@ -107,17 +108,33 @@ def db_upgrade() -> None:
     out.print(f"Database at {engine.url.render_as_string(hide_password=True)} is up to date.")
 
 
+Officer = Annotated[
+    str | None,
+    typer.Option(help="A data officer's username: the import may then carry published items, whose fields are "
+                 "recorded as approved by that officer."),
+]  # fmt: skip
+
+
 @catalog_app.command("import")
-def catalog_import(file: Path, actor: Actor = "") -> None:
-    """Import a catalog file: validated whole first, then written all or nothing."""
+def catalog_import(file: Path, actor: Actor = "", officer: Officer = None) -> None:
+    """Import a catalog file: validated whole first, then written all or nothing. New items are drafts unless a
+    data officer imports them (``--officer``); changes to approved fields' classification go to review."""
     with unit_of_work() as session:
-        report = declarations.import_catalog_file(session, file, actor or default_actor())
+        if officer:
+            principal = _principal(session, officer, "decide")
+            report = declarations.import_catalog_file(session, file, principal, by_officer=True)
+        else:
+            report = declarations.import_catalog_file(session, file, actor or default_actor())
         refresh_pipelines(session)
     out.print(
         f"Imported {file}: {report.items.created} items created, {report.items.updated} updated, "
         f"{report.items.unchanged} unchanged; {report.departments_changed} departments changed"
         + ("; classification scheme changed." if report.scheme_changed else ".")
     )
+    for change in report.items.proposals:
+        what = "applied, awaiting confirmation" if change.kind == "raise" else "awaiting a data officer"
+        out.print(f"  {change.item_code}.{change.field}: level {change.served.level} -> {change.declared.level}, "
+                  f"{change.declared.semantic_type}, masking {change.declared.masking} ({what})")  # fmt: skip
 
 
 @catalog_app.command("export")
@@ -647,15 +664,19 @@ SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 @app.command("demo")
 def demo(
     samples: Annotated[Path, typer.Option(help="Sample exports to put into the demo drop folders.")] = SAMPLES,
+    catalog: Annotated[Path, typer.Option(help="The catalog file; the demo's data officer imports it.")] = DEMO_CATALOG,
 ) -> None:
     """Set up the embedded default: schema, demo catalog, sample exports in their drop folders."""
     settings = get_settings()
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     db_upgrade()
-    catalog_import(DEMO_CATALOG, actor="demo")
+    with unit_of_work() as session:  # the departments first: the demo's people belong to them
+        departments_only = declarations.read_catalog_file(catalog).model_copy(update={"items": []})
+        declarations.import_catalog(session, departments_only, "demo")
+        credentials = seed_demo_principals(session, settings.resolved_data_dir)
+    catalog_import(catalog, actor="demo", officer=DEMO_OFFICER)  # an already classified catalog
     with unit_of_work() as session:
         copied = _fill_drop_folders(session, samples, settings.resolved_data_dir)
-        credentials = seed_demo_principals(session, settings.resolved_data_dir)
         _print_page(items.search(session, SearchQuery(page_size=100)))
     out.print(f"Sample exports placed in drop folders: {copied}.")
     out.print(f"Demo users' passwords and the departments' machine tokens: {credentials}")

@@ -11,13 +11,20 @@ from typing import Any
 
 import pytest
 
+from tests.catalog.helpers import demo_raw, write_yaml
+
 POPULATION = "PSGA-RK-0001"
 
 
 @pytest.fixture
 def datashare(datashare: Any, tmp_path: Path) -> Any:
-    """`datashare ARGS...` against the demo (catalog and principals) on a fresh database."""
-    datashare("demo", "--samples", str(tmp_path / "no-samples"))
+    """`datashare ARGS...` against the demo's principals and its catalog as drafts, every field awaiting review,
+    on a fresh database."""
+    raw = demo_raw()
+    for item in raw["items"]:
+        del item["status"]
+    unreviewed = write_yaml(tmp_path, raw, "unreviewed.yaml")
+    datashare("demo", "--samples", str(tmp_path / "no-samples"), "--catalog", str(unreviewed))
     return datashare
 
 

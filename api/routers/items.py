@@ -12,7 +12,7 @@ from api.deps import GuardDep, SessionDep
 from api.problems import forbidden
 from catalog.items import service as items
 from catalog.items.errors import ItemNotFound
-from catalog.items.schemas import ItemDeclaration, ItemRead, ItemStatus, SearchPage, SearchQuery
+from catalog.items.schemas import ItemDeclaration, ItemRead, ItemStatus, ItemUpdateRead, SearchPage, SearchQuery
 
 router = APIRouter(prefix="/items", tags=["catalog"])
 EVERYWHERE = "*"
@@ -39,24 +39,29 @@ def read(code: str, session: SessionDep, guard: GuardDep) -> ItemRead:
 
 @router.post("", response_model=ItemRead, status_code=status.HTTP_201_CREATED)
 def register(declaration: ItemDeclaration, session: SessionDep, guard: GuardDep) -> ItemRead:
+    """A new item, registered as a draft (any other status is refused): it is published through a transition
+    once a data officer has approved every field."""
     guard.require(declaration.department, "item", "register", item_code=declaration.code)
-    return items.register_item(session, declaration, guard.principal.subject)
+    return items.register_item(session, declaration, guard.principal)
 
 
-@router.put("/{code}", response_model=ItemRead)
-def update(code: str, declaration: ItemDeclaration, session: SessionDep, guard: GuardDep) -> ItemRead:
+@router.put("/{code}", response_model=ItemUpdateRead)
+def update(code: str, declaration: ItemDeclaration, session: SessionDep, guard: GuardDep) -> ItemUpdateRead:
+    """A new declaration of the item. Once a data officer has approved a field, a change of its level, semantic
+    type or masking rule goes to the officers' review queue: one that only raises protection applies at once, any
+    other waits and the field is served as approved meanwhile (listed in ``awaiting_review``)."""
     current = read(code, session, guard)
     guard.require(current.department, "item", "update", item_code=code)
     if declaration.code != code or declaration.department != current.department:
         raise forbidden("an item keeps its code and its department")
-    return items.update_item(session, declaration, guard.principal.subject)
+    return items.update_item(session, declaration, guard.principal)
 
 
 @router.post("/{code}/transitions", response_model=ItemRead)
 def transition(code: str, body: Transition, session: SessionDep, guard: GuardDep) -> ItemRead:
     current = read(code, session, guard)
     guard.require(current.department, "item", "transition", item_code=code)
-    return items.transition(session, code, body.to, guard.principal.subject)
+    return items.transition(session, code, body.to, guard.principal)
 
 
 def _sees_everything(guard: GuardDep) -> bool:

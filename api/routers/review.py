@@ -62,6 +62,8 @@ class ReviewRead(BaseModel):
     to_level: int
     from_semantic_type: str
     to_semantic_type: str
+    from_masking: str | None  # None: decided before masking rules were recorded with decisions
+    to_masking: str | None
     suggested_level: int | None
     reason: str | None
 

@@ -28,7 +28,7 @@ from catalog.access.service import Principal
 from catalog.audit import service as audit
 from catalog.classification.detection import FieldProfile
 from catalog.classification.models import ClassificationLevel, ClassificationProposal, FieldReview, SemanticTypeRule
-from catalog.classification.types import SemanticType, default_masking
+from catalog.classification.types import MaskingRule, SemanticType, default_masking
 from catalog.db import utcnow
 from catalog.departments.models import Department
 from catalog.errors import DomainError, NotFound
@@ -52,8 +52,9 @@ class FieldNotFound(NotFound):
 
 
 class FieldDecision(BaseModel):
-    """An officer's decision on one field: approve it as it stands (no level, no semantic type), or change
-    either. A reason is required for a change and for an approval below the level a proposal suggests."""
+    """An officer's decision on one field: approve it as it stands (no level, semantic type or masking rule), or
+    change any of them. A reason is required for a change and for an approval below the level a proposal
+    suggests."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +62,9 @@ class FieldDecision(BaseModel):
     field: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     level: int | None = Field(default=None, ge=1, le=99)
     semantic_type: SemanticType | None = None
+    masking: MaskingRule | None = Field(
+        default=None, description="The masking rule; by default the field's, or the new semantic type's default."
+    )
     reason: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
 
 
@@ -71,6 +75,7 @@ class ProposalCreate(BaseModel):
     field: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     level: int = Field(ge=1, le=99)
     semantic_type: SemanticType | None = None
+    masking: MaskingRule | None = None
     reason: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
 
 
@@ -108,12 +113,14 @@ class _StoredField:
 
 def propose(session: Session, body: ProposalCreate, actor: Principal) -> int:
     """A steward's proposal for a field of their department's item (the Casbin check is the edge's)."""
-    stored = _fields_of(session, [(body.item, body.field)])[(body.item, body.field)]
+    stored = fields_of(session, [(body.item, body.field)])[(body.item, body.field)]
     semantic_type = (body.semantic_type or SemanticType(stored.semantic_type)).value
-    proposal_id = _add_proposal(session, stored, "steward", body.level, semantic_type, actor.subject,
-                                reason=body.reason.strip())  # fmt: skip
+    masking = None if body.masking is None else body.masking.value
+    proposal_id = add_proposal(session, stored, "steward", body.level, semantic_type, actor.subject,
+                               reason=body.reason.strip(), proposed_masking=masking)  # fmt: skip
     audit.record(session, actor.subject, actor.department, "classification.propose", "done", item_code=body.item,
-                 field=body.field, level=body.level, semantic_type=semantic_type, proposal_id=proposal_id)  # fmt: skip
+                 field=body.field, level=body.level, semantic_type=semantic_type, masking=masking,
+                 proposal_id=proposal_id)  # fmt: skip
     return proposal_id
 
 
@@ -124,7 +131,7 @@ def record_findings(session: Session, item_id: int, profiles: dict[str, FieldPro
     if not findings:
         return 0
     item_code = session.scalar(select(CatalogItem.code).where(CatalogItem.id == item_id))
-    stored = _fields_of(session, [(str(item_code), name) for name in findings])
+    stored = fields_of(session, [(str(item_code), name) for name in findings])
     open_ones = {
         (proposal.field_name, proposal.proposed_level, proposal.proposed_semantic_type): proposal
         for proposal in session.scalars(
@@ -148,13 +155,13 @@ def record_findings(session: Session, item_id: int, profiles: dict[str, FieldPro
         if key in open_ones:
             open_ones[key].evidence = evidence
             continue
-        _add_proposal(session, stored[(str(item_code), name)], "detection", finding.suggested_level,
+        add_proposal(session, stored[(str(item_code), name)], "detection", finding.suggested_level,
                       finding.detected_type.value, "detection", evidence=evidence)  # fmt: skip
         created += 1
     return created
 
 
-def _add_proposal(
+def add_proposal(
     session: Session, stored: _StoredField, source: str, level: int, semantic_type: str, by: str, **values: Any
 ) -> int:
     proposal = ClassificationProposal(item_id=stored.item_id, field_name=stored.name, source=source,
@@ -178,46 +185,68 @@ def decide(session: Session, decisions: Sequence[FieldDecision], officer: Princi
     keys = [(decision.item, decision.field) for decision in decisions]
     if len(set(keys)) != len(keys):
         raise InvalidDecision("a field may be decided once per batch")
-    stored = _fields_of(session, keys)
+    stored = fields_of(session, keys)
     suggested = _suggested_levels(session, {field.item_id for field in stored.values()})
     levels, minimums = _scheme(session)
     now = utcnow()
     reviews, updates, problems = [], [], []
     for decision in decisions:
         current = stored[(decision.item, decision.field)]
-        to_level = decision.level if decision.level is not None else current.level
-        to_type = (decision.semantic_type or SemanticType(current.semantic_type)).value
+        to = _decided(decision, current)
         suggestion = suggested.get((current.item_id, current.name))
-        problem = _problem(decision, current, to_level, to_type, suggestion, levels, minimums)
+        problem = _problem(decision, current, to, suggestion, levels, minimums)
         if problem:
             problems.append(f"{decision.item}.{decision.field}: {problem}")
             continue
-        masking = current.masking if to_type == current.semantic_type else default_masking(SemanticType(to_type)).value
-        updates.append({"id": current.id, "level": to_level, "semantic_type": to_type, "masking": masking,
-                        "review_status": APPROVED, "reviewed_by": officer.subject, "reviewed_at": now})  # fmt: skip
+        updates.append({"id": current.id, "level": to.level, "semantic_type": to.semantic_type,
+                        "masking": to.masking, "review_status": APPROVED, "reviewed_by": officer.subject,
+                        "reviewed_at": now})  # fmt: skip
         reviews.append({"item_id": current.item_id, "field_name": current.name, "decided_by": officer.subject,
-                        "decided_at": now, "from_level": current.level, "to_level": to_level,
-                        "from_semantic_type": current.semantic_type, "to_semantic_type": to_type,
-                        "suggested_level": suggestion, "reason": (decision.reason or "").strip() or None})  # fmt: skip
+                        "decided_at": now, "from_level": current.level, "to_level": to.level,
+                        "from_semantic_type": current.semantic_type, "to_semantic_type": to.semantic_type,
+                        "from_masking": current.masking, "to_masking": to.masking, "suggested_level": suggestion,
+                        "reason": (decision.reason or "").strip() or None})  # fmt: skip
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise InvalidDecision("; ".join(problems[:5]) + more)
     return _apply(session, stored, updates, reviews, officer, now)
 
 
+@dataclass(frozen=True)
+class _Decided:
+    level: int
+    semantic_type: str
+    masking: str
+
+
+def _decided(decision: FieldDecision, current: _StoredField) -> _Decided:
+    """The level, semantic type and masking rule a decision leaves the field with: those it names, else the
+    field's; a new semantic type brings its default masking rule unless the decision names one."""
+    semantic_type = (decision.semantic_type or SemanticType(current.semantic_type)).value
+    if decision.masking is not None:
+        masking = decision.masking.value
+    elif semantic_type == current.semantic_type:
+        masking = current.masking
+    else:
+        masking = default_masking(SemanticType(semantic_type)).value
+    return _Decided(decision.level if decision.level is not None else current.level, semantic_type, masking)
+
+
 def _problem(
-    decision: FieldDecision, current: _StoredField, to_level: int, to_type: str, suggestion: int | None,
-    levels: set[int], minimums: dict[str, int],
+    decision: FieldDecision, current: _StoredField, to: _Decided, suggestion: int | None, levels: set[int],
+    minimums: dict[str, int],
 ) -> str | None:  # fmt: skip
     reason = (decision.reason or "").strip()
-    if to_level not in levels:
-        return f"level {to_level} is not a level of the scheme"
-    if to_level < minimums.get(to_type, 0):
-        return f"a {to_type} field is at least level {minimums[to_type]}"
-    changed = to_level != current.level or to_type != current.semantic_type
+    if to.level not in levels:
+        return f"level {to.level} is not a level of the scheme"
+    if to.level < minimums.get(to.semantic_type, 0):
+        return f"a {to.semantic_type} field is at least level {minimums[to.semantic_type]}"
+    if to.level >= 3 and to.masking == MaskingRule.NONE:
+        return "a field at level 3 or above needs a masking rule other than none"
+    changed = (to.level, to.semantic_type, to.masking) != (current.level, current.semantic_type, current.masking)
     if changed and not reason:
         return "a change needs a reason"
-    if suggestion is not None and to_level < suggestion and not reason:
+    if suggestion is not None and to.level < suggestion and not reason:
         return f"approving below the suggested level {suggestion} needs a reason"
     return None
 
@@ -242,16 +271,16 @@ def _apply(
                     item_code=codes[row["item_id"]], field=row["field_name"], review_id=by_field[(row["item_id"],
                     row["field_name"])], from_level=row["from_level"], to_level=row["to_level"],
                     from_semantic_type=row["from_semantic_type"], to_semantic_type=row["to_semantic_type"],
-                    reason=row["reason"])
+                    from_masking=row["from_masking"], to_masking=row["to_masking"], reason=row["reason"])
         for row in reviews
     ]  # fmt: skip
     audit.write(session.connection(), audit_rows)
     raised = [Raised(codes[r["item_id"]], r["field_name"], r["from_level"], r["to_level"])
               for r in reviews if r["to_level"] > r["from_level"]]  # fmt: skip
     report = DecisionReport(decided=len(reviews), raised=raised)
-    report.changed = sum(r["to_level"] != r["from_level"] or r["to_semantic_type"] != r["from_semantic_type"]
-                         for r in reviews)  # fmt: skip
-    _propagate(session, raised, stored, officer, report)
+    report.changed = sum((r["to_level"], r["to_semantic_type"], r["to_masking"])
+                         != (r["from_level"], r["from_semantic_type"], r["from_masking"]) for r in reviews)  # fmt: skip
+    propagate_raised(session, raised, stored, officer, report)
     session.flush()
     return report
 
@@ -291,7 +320,7 @@ def _close_proposals(session: Session, by_field: dict[tuple[int, str], int], off
         session.execute(update(ClassificationProposal), closing)
 
 
-def _propagate(
+def propagate_raised(
     session: Session, raised: list[Raised], stored: dict[tuple[str, str], _StoredField], officer: Principal,
     report: DecisionReport,
 ) -> None:  # fmt: skip
@@ -470,6 +499,7 @@ def _open_proposals(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[
                     "source": proposal.source,
                     "level": proposal.proposed_level,
                     "semantic_type": proposal.proposed_semantic_type,
+                    "masking": proposal.proposed_masking,
                     "reason": proposal.reason,
                     "evidence": proposal.evidence,
                     "created_by": proposal.created_by,
@@ -489,6 +519,7 @@ def history(session: Session, item_code: str) -> list[dict[str, Any]]:
         {"id": review.id, "field": review.field_name, "decided_by": review.decided_by, "decided_at": review.decided_at,
          "from_level": review.from_level, "to_level": review.to_level,
          "from_semantic_type": review.from_semantic_type, "to_semantic_type": review.to_semantic_type,
+         "from_masking": review.from_masking, "to_masking": review.to_masking,
          "suggested_level": review.suggested_level, "reason": review.reason}
         for review in rows
     ]  # fmt: skip
@@ -507,7 +538,7 @@ def unreviewed_fields(session: Session, item_id: int) -> list[str]:
 # --- helpers -------------------------------------------------------------------------------------------------
 
 
-def _fields_of(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], _StoredField]:
+def fields_of(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], _StoredField]:
     wanted = set(keys)
     found: dict[tuple[str, str], _StoredField] = {}
     for chunk in _chunks(sorted({code for code, _ in wanted})):

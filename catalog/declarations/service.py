@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from catalog.audit import service as audit
 from catalog.classification.repository import load_scheme, save_scheme
 from catalog.classification.schemas import ClassificationScheme
 from catalog.classification.types import SemanticType
@@ -30,8 +31,8 @@ from catalog.departments.schemas import DepartmentDeclaration
 from catalog.items import repository as items_repository
 from catalog.items.errors import DeclarationProblem, InvalidDeclaration
 from catalog.items.schemas import ItemDeclaration
-from catalog.items.service import SaveReport, write_checked_items
-from catalog.items.validation import check_items, check_status_changes
+from catalog.items.service import Actor, SaveReport, as_principal, write_checked_items
+from catalog.items.validation import check_items, check_new_statuses, check_status_changes
 
 Entry = TypeVar("Entry", ItemDeclaration, DepartmentDeclaration)
 SCHEMA_PATH = Path(__file__).with_name("catalog-file.schema.json")
@@ -50,14 +51,16 @@ class ImportReport:
         return self.scheme_changed or self.departments_changed > 0 or self.items.created + self.items.updated > 0
 
 
-def import_catalog_file(session: Session, path: Path, actor: str) -> ImportReport:
-    """Read, validate and import a catalog file, reporting every problem in it at once."""
+def import_catalog_file(session: Session, path: Path, actor: Actor, *, by_officer: bool = False) -> ImportReport:
+    """Read, validate and import a catalog file, reporting every problem in it at once. ``by_officer``: the edge
+    has established that ``actor`` is a data officer, whose import may carry published items (their fields are
+    then recorded as approved by that officer)."""
     catalog, problems = _parse_leniently(_read_text(path), source=str(path))
     if catalog is not None:
-        problems += check_catalog_file(session, catalog)
+        problems += check_catalog_file(session, catalog, by_officer=by_officer)
     if problems or catalog is None:
         raise InvalidDeclaration(problems)
-    return _write(session, catalog, actor)
+    return _write(session, catalog, actor, by_officer)
 
 
 def read_catalog_file(path: Path) -> CatalogFile:
@@ -194,7 +197,7 @@ def _entry(entries: Any, index: int) -> dict[str, Any]:
     return {}
 
 
-def check_catalog_file(session: Session, catalog: CatalogFile) -> list[DeclarationProblem]:
+def check_catalog_file(session: Session, catalog: CatalogFile, *, by_officer: bool = False) -> list[DeclarationProblem]:
     """Everything wrong with a file, judged against what the database already holds, without writing."""
     current_scheme = load_scheme(session)
     scheme = _merged_scheme(current_scheme, catalog.classification)
@@ -220,23 +223,31 @@ def check_catalog_file(session: Session, catalog: CatalogFile) -> list[Declarati
     problems += check_items(catalog.items, scheme, known_departments, sources)
     stored_statuses = items_repository.statuses_by_code(session, [item.code for item in catalog.items])
     problems += check_status_changes(stored_statuses, catalog.items)
+    problems += check_new_statuses(stored_statuses, catalog.items, by_officer)
     return problems
 
 
-def import_catalog(session: Session, catalog: CatalogFile, actor: str) -> ImportReport:
-    problems = check_catalog_file(session, catalog)
+def import_catalog(session: Session, catalog: CatalogFile, actor: Actor, *, by_officer: bool = False) -> ImportReport:
+    problems = check_catalog_file(session, catalog, by_officer=by_officer)
     if problems:
         raise InvalidDeclaration(problems)
-    return _write(session, catalog, actor)
+    return _write(session, catalog, actor, by_officer)
 
 
-def _write(session: Session, catalog: CatalogFile, actor: str) -> ImportReport:
+def _write(session: Session, catalog: CatalogFile, actor: Actor, by_officer: bool) -> ImportReport:
+    principal = as_principal(actor)
     scheme_changed = catalog.classification is not None and save_scheme(session, catalog.classification)
     departments_changed = sum(save_department(session, department) for department in catalog.departments)
-    items = write_checked_items(session, catalog.items, actor)
+    items = write_checked_items(session, catalog.items, principal, by_officer=by_officer)
     if items.created + items.updated >= BULK_CHANGE:
         items_repository.refresh_statistics(session)
-    return ImportReport(scheme_changed, departments_changed, items)
+    report = ImportReport(scheme_changed, departments_changed, items)
+    if report.changed or items.proposals:
+        audit.record(session, principal.subject, principal.department, "catalog.import", "done",
+                     by_officer=by_officer, scheme_changed=scheme_changed, departments_changed=departments_changed,
+                     items_created=items.created, items_updated=items.updated,
+                     proposals=len(items.proposals))  # fmt: skip
+    return report
 
 
 def export_catalog(session: Session) -> CatalogFile:

@@ -211,7 +211,7 @@ def load_item_access(session: Session, code: str) -> ItemAccess | None:
     )
     declared = session.execute(
         select(ItemField.name, ItemField.data_type, ItemField.level, ItemField.masking)
-        .where(ItemField.item_id == row.id)
+        .where(ItemField.item_id == row.id, ItemField.reviewed_at.is_not(None))  # never approved: never served
         .order_by(ItemField.position)
     )
     subscriptions = session.execute(

@@ -270,7 +270,7 @@ def _update_fields(session: Session, changed: Sequence[tuple[StoredItem, ItemDec
                 inserts.append(row)
                 continue
             before = old_fields.get(field.name)
-            if before is not None and (before.level, before.semantic_type) != (field.level, field.semantic_type):
+            if before is not None and _classification(before) != _classification(field):
                 row["review_status"] = "pending"  # the steward's new values await an officer's review
             updates.append({"id": field_id, **row})
     if removed:
@@ -279,6 +279,10 @@ def _update_fields(session: Session, changed: Sequence[tuple[StoredItem, ItemDec
         session.execute(update(ItemField), updates)
     if inserts:
         session.execute(bulk_insert(ItemField), inserts)
+
+
+def _classification(field: FieldDeclaration) -> tuple[int, str, str | None]:
+    return field.level, field.semantic_type.value, field.masking
 
 
 def declaration_diff(old: ItemDeclaration, new: ItemDeclaration) -> dict[str, Any]:

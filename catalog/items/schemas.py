@@ -229,6 +229,23 @@ class ItemRead(ItemDeclaration):
     updated_at: datetime
 
 
+class AwaitingReview(BaseModel):
+    """A classification change of an approved field, put to the data officers: one that only raises protection
+    is already served (``applied``); any other waits for an officer and the field is served as it was."""
+
+    field: str
+    level: int
+    semantic_type: str
+    masking: str
+    applied: bool
+
+
+class ItemUpdateRead(ItemRead):
+    awaiting_review: list[AwaitingReview] = Field(
+        default_factory=list, description="Classification changes of approved fields that went to the officers."
+    )
+
+
 class ItemChangeRead(BaseModel):
     changed_at: datetime
     actor: str

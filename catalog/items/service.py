@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from catalog.classification import review
+from catalog.access.service import Principal
+from catalog.audit import service as audit
+from catalog.classification import review, stewardship
 from catalog.classification.repository import load_scheme
+from catalog.classification.stewardship import DeclaredChange
 from catalog.departments.repository import department_ids, source_system_ids
 from catalog.items import repository
 from catalog.items.errors import (
@@ -20,16 +23,21 @@ from catalog.items.errors import (
 )
 from catalog.items.lifecycle import is_legal
 from catalog.items.schemas import (
+    AwaitingReview,
     ItemChangeRead,
     ItemDeclaration,
     ItemRead,
     ItemStatus,
+    ItemUpdateRead,
     SearchPage,
     SearchQuery,
 )
-from catalog.items.validation import check_items, check_status_changes
+from catalog.items.validation import check_items, check_new_statuses, check_status_changes
 
 ACTOR_MAX_LENGTH = 200  # item_change.actor
+
+
+Actor = Principal | str  # a principal, or a name (command line, imports): recorded with every change
 
 
 @dataclass(frozen=True)
@@ -37,26 +45,36 @@ class SaveReport:
     created: int
     updated: int
     unchanged: int
+    # Classification changes of approved fields put to the officers (those that only raise protection applied).
+    proposals: list[DeclaredChange] = field(default_factory=list)
 
 
-def save_items(session: Session, declarations: Sequence[ItemDeclaration], actor: str) -> SaveReport:
-    """Create or update items; all are checked first and nothing is written if any is wrong."""
-    check_actor(actor)
+def save_items(
+    session: Session, declarations: Sequence[ItemDeclaration], actor: Actor, *, by_officer: bool = False
+) -> SaveReport:
+    """Create or update items; all are checked first and nothing is written if any is wrong. ``by_officer``: the
+    edge has established that a data officer acts (see ``write_checked_items``)."""
+    principal = as_principal(actor)
     refs = repository.References(department_ids(session), source_system_ids(session))
     stored = repository.load_items(session, [declared.code for declared in declarations])
     problems = check_items(declarations, load_scheme(session), refs.departments, refs.sources)
-    problems += check_status_changes({code: item.status for code, item in stored.items()}, declarations)
+    statuses = {code: item.status for code, item in stored.items()}
+    problems += check_status_changes(statuses, declarations)
+    problems += check_new_statuses(statuses, declarations, by_officer)
     if problems:
         raise InvalidDeclaration(problems)
-    return _write_items(session, declarations, stored, refs, actor)
+    return _write_items(session, declarations, stored, refs, principal, by_officer)
 
 
-def write_checked_items(session: Session, declarations: Sequence[ItemDeclaration], actor: str) -> SaveReport:
-    """Write declarations the caller has already checked (as a catalog-file import does, whole)."""
-    check_actor(actor)
+def write_checked_items(
+    session: Session, declarations: Sequence[ItemDeclaration], actor: Actor, *, by_officer: bool = False
+) -> SaveReport:
+    """Write declarations the caller has already checked (as a catalog-file import does, whole). When a data
+    officer acts, new items declared published or retired have every field approved as declared, each recorded
+    as that officer's decision; anyone's changes to approved fields are governed as a steward's."""
     refs = repository.References(department_ids(session), source_system_ids(session))
     stored = repository.load_items(session, [declared.code for declared in declarations])
-    return _write_items(session, declarations, stored, refs, actor)
+    return _write_items(session, declarations, stored, refs, as_principal(actor), by_officer)
 
 
 def _write_items(
@@ -64,7 +82,8 @@ def _write_items(
     declarations: Sequence[ItemDeclaration],
     stored: dict[str, repository.StoredItem],
     refs: repository.References,
-    actor: str,
+    actor: Principal,
+    by_officer: bool,
 ) -> SaveReport:
     new: list[ItemDeclaration] = []
     changed: list[tuple[repository.StoredItem, ItemDeclaration]] = []
@@ -72,14 +91,77 @@ def _write_items(
         existing = stored.get(declared.code)
         if existing is None:
             new.append(declared.model_copy(update={"status": declared.status or ItemStatus.DRAFT}))
-            continue
-        declared = declared.model_copy(update={"status": existing.status})
-        if declared != existing.declaration:
-            changed.append((existing, declared))
-    repository.insert_items(session, new, refs, actor)
-    repository.update_items(session, changed, refs, actor)
+        elif declared.model_copy(update={"status": existing.status}) != existing.declaration:
+            changed.append((existing, declared.model_copy(update={"status": existing.status})))
+    changed, proposals = _governed(session, changed)
+    repository.insert_items(session, new, refs, actor.subject)
+    repository.update_items(session, changed, refs, actor.subject)
     session.flush()
-    return SaveReport(created=len(new), updated=len(changed), unchanged=len(declarations) - len(new) - len(changed))
+    stewardship.record_declared_changes(session, proposals, actor)
+    _audit_writes(session, new, changed, actor)
+    if by_officer:
+        _approve_as_imported(session, new, actor)
+    unchanged = len(declarations) - len(new) - len(changed)
+    return SaveReport(created=len(new), updated=len(changed), unchanged=unchanged, proposals=proposals)
+
+
+def _governed(
+    session: Session, changed: list[tuple[repository.StoredItem, ItemDeclaration]]
+) -> tuple[list[tuple[repository.StoredItem, ItemDeclaration]], list[DeclaredChange]]:
+    """The changes to store, approved fields keeping their served classification where a change waits for an
+    officer, and the classification changes of approved fields."""
+    approved = stewardship.approved_field_names(session, [existing.id for existing, _ in changed])
+    kept: list[tuple[repository.StoredItem, ItemDeclaration]] = []
+    proposals: list[DeclaredChange] = []
+    for existing, declared in changed:
+        governed, changes = stewardship.govern(existing.declaration, declared, approved[existing.id])
+        proposals += changes
+        if governed != existing.declaration:
+            kept.append((existing, governed))
+    return kept, proposals
+
+
+def _audit_writes(
+    session: Session,
+    new: Sequence[ItemDeclaration],
+    changed: Sequence[tuple[repository.StoredItem, ItemDeclaration]],
+    actor: Principal,
+) -> None:
+    rows = [
+        audit.event(actor.subject, actor.department, "item.register", "done", item_code=declared.code,
+                    department_code=declared.department, status=(declared.status or ItemStatus.DRAFT).value,
+                    fields=len(declared.fields))
+        for declared in new
+    ]  # fmt: skip
+    for existing, declared in changed:
+        diff = repository.declaration_diff(existing.declaration, declared)
+        rows.append(audit.event(actor.subject, actor.department, "item.update", "done", item_code=declared.code,
+                                changed=sorted(name for name in diff if name != "fields"),
+                                fields=sorted(diff.get("fields", {}))))  # fmt: skip
+    audit.write(session.connection(), rows)
+
+
+IMPORTED_REASON = "imported as already classified by a data officer's catalog import"
+
+
+def _approve_as_imported(session: Session, new: Sequence[ItemDeclaration], officer: Principal) -> None:
+    """A data officer's import of items that are already published (or retired): each field approved as declared,
+    in the review history and the audit as that officer's decision."""
+    decisions = [
+        review.FieldDecision(item=declared.code, field=field.name, reason=IMPORTED_REASON)
+        for declared in new
+        if declared.status in (ItemStatus.PUBLISHED, ItemStatus.RETIRED)
+        for field in declared.fields
+    ]
+    review.decide(session, decisions, officer)
+
+
+def as_principal(actor: Actor) -> Principal:
+    if isinstance(actor, Principal):
+        check_actor(actor.subject)
+        return actor
+    check_actor(actor)
+    return Principal(actor, None)
 
 
 def check_actor(actor: str) -> None:
@@ -87,21 +169,30 @@ def check_actor(actor: str) -> None:
         raise InvalidActor(f"the actor must be 1 to {ACTOR_MAX_LENGTH} characters")
 
 
-def register_item(session: Session, declared: ItemDeclaration, actor: str) -> ItemRead:
+def register_item(session: Session, declared: ItemDeclaration, actor: Actor) -> ItemRead:
+    """A new item, as a draft: it is published through ``transition`` once every field is approved."""
     if repository.load_items(session, [declared.code]):
         raise ItemExists(declared.code)
     save_items(session, [declared], actor)
     return get_item(session, declared.code)
 
 
-def update_item(session: Session, declared: ItemDeclaration, actor: str) -> ItemRead:
+def update_item(session: Session, declared: ItemDeclaration, actor: Actor) -> ItemUpdateRead:
+    """A steward's new declaration of an item; classification changes of approved fields are governed (see
+    ``catalog.classification.stewardship``) and listed in the answer."""
     repository.get_by_code_or_raise(session, declared.code)
-    save_items(session, [declared], actor)
-    return get_item(session, declared.code)
+    report = save_items(session, [declared], actor)
+    awaiting = [
+        AwaitingReview(field=change.field, level=change.declared.level,
+                       semantic_type=change.declared.semantic_type, masking=change.declared.masking,
+                       applied=change.kind is stewardship.Change.RAISE)
+        for change in report.proposals
+    ]  # fmt: skip
+    return ItemUpdateRead(**get_item(session, declared.code).model_dump(), awaiting_review=awaiting)
 
 
-def transition(session: Session, code: str, target: ItemStatus, actor: str) -> ItemRead:
-    check_actor(actor)
+def transition(session: Session, code: str, target: ItemStatus, actor: Actor) -> ItemRead:
+    principal = as_principal(actor)
     stored = repository.get_by_code_or_raise(session, code)
     current = stored.status
     if not is_legal(current, target):
@@ -113,8 +204,10 @@ def transition(session: Session, code: str, target: ItemStatus, actor: str) -> I
                 f"item {code} cannot be published before a data officer approves the level of every field; "
                 f"not yet approved: {', '.join(unreviewed)}"
             )
-    if not repository.set_status(session, stored, target.value, actor):
+    if not repository.set_status(session, stored, target.value, principal.subject):
         raise IllegalStatusChange(f"item {code} changed status while this transition was being made; retry")
+    audit.record(session, principal.subject, principal.department, "item.transition", "done", item_code=code,
+                 from_status=current.value, to_status=target.value)  # fmt: skip
     return get_item(session, code)
 
 

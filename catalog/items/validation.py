@@ -76,3 +76,27 @@ def check_status_changes(
         for item in items
         if item.code in current and item.status is not None and item.status is not current[item.code]
     ]
+
+
+# A data officer's import may give a new item any status; the fields of published and retired ones are then
+# recorded as approved by that officer (a bureau migrating its already classified catalog).
+OFFICER_IMPORT_STATUSES = frozenset(ItemStatus)
+
+
+def check_new_statuses(
+    current: Mapping[str, ItemStatus], items: Sequence[ItemDeclaration], by_officer: bool
+) -> list[DeclarationProblem]:
+    """New items are registered as drafts and published through the lifecycle once every field is approved; only
+    a data officer's import may register items in another status (already published ones, say)."""
+    allowed = OFFICER_IMPORT_STATUSES if by_officer else frozenset({ItemStatus.DRAFT})
+    return [
+        DeclarationProblem(
+            item.code,
+            None,
+            f"a new item is registered as a draft, not {item.status.value}, and published once a data officer has "
+            "approved every field; only a data officer's import (datashare catalog import --officer) may carry "
+            "items that are already published",
+        )
+        for item in items
+        if item.code not in current and item.status is not None and item.status not in allowed
+    ]

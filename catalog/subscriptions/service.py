@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from catalog.access.changes import ITEM, note_change
 from catalog.access.service import Principal, department_id
 from catalog.audit import service as audit
+from catalog.classification import stewardship
 from catalog.db import utcnow
 from catalog.departments.models import Department
 from catalog.errors import Conflict, DomainError, InvalidTransition, NotFound
@@ -151,6 +152,12 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
     unknown = [name for name in body.fields if name not in levels]
     if unknown:
         raise InvalidRequest(f"item {item.code} has no field(s) {', '.join(unknown)}")
+    unreviewed = stewardship.never_approved(session, stored.id, body.fields)
+    if unreviewed:
+        raise InvalidRequest(
+            f"field(s) {', '.join(unreviewed)} of item {item.code} await a data officer's classification review "
+            "and cannot be subscribed to yet"
+        )
     consumer_id = department_id(session, consumer)
     expire_due(session, item_id=stored.id, consumer_id=consumer_id)  # an ended one no longer stands in the way
     if session.scalar(_open_of(stored.id, consumer_id)) is not None:

@@ -17,12 +17,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from catalog.audit.models import AuditEvent
+from catalog.classification.models import FieldReview
 from catalog.classification.reports import COLUMNS
 from catalog.db import make_engine, session_scope
 from catalog.ingest.service import ingest_export
+from catalog.items.models import ItemField
 from tests.api.conftest import POPULATION_REQUEST, revoke_every_subscription, status_of
 from tests.catalog.helpers import demo_raw
 
@@ -48,6 +50,18 @@ def audit_events(database: str, action: str, **where: Any) -> list[AuditEvent]:
         session.expunge_all()
     engine.dispose()
     return events
+
+
+@pytest.fixture(scope="module")
+def database(database: str) -> str:
+    """The demo, every field awaiting an officer's review again (as after a change of the classification scheme),
+    without the decisions of its import: still served at the levels approved then."""
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        session.execute(update(ItemField).values(review_status="pending"))
+        session.execute(delete(FieldReview))
+    engine.dispose()
+    return database
 
 
 @pytest.fixture(autouse=True)
@@ -215,7 +229,7 @@ def test_batch_decisions_all_or_none_with_reasons_for_changes(client: TestClient
     ]  # fmt: skip
     assert history[1]["reason"] == "成立日期可推断企业经营信息" and history[0]["reason"] is None
     assert (history[2]["from_semantic_type"], history[2]["to_semantic_type"]) == ("code_list", "free_text")
-    audited = audit_events(database, "classification.decide", item_code=item, outcome="done")
+    audited = audit_events(database, "classification.decide", item_code=item, principal="user:officer", outcome="done")
     assert [(event.principal, event.detail["field"], event.detail["to_level"]) for event in audited] == [
         ("user:officer", "企业名称", 1), ("user:officer", "成立日期", 2), ("user:officer", "经营状态", 1)
     ]  # fmt: skip

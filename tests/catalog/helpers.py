@@ -37,8 +37,19 @@ def demo_file() -> CatalogFile:
     return parse_catalog_text(DEMO_TEXT)
 
 
+OFFICER = Principal("user:officer-li", "sjj")  # a data officer
+
+
 def import_demo(session: Session) -> None:
-    import_catalog(session, demo_file(), actor="test")
+    """The demo catalog as a data officer imports it: its published items' fields approved as declared."""
+    import_catalog(session, demo_file(), actor=OFFICER, by_officer=True)
+
+
+def import_demo_unreviewed(session: Session) -> None:
+    """The demo catalog as a steward's import leaves it: every item a draft, every field awaiting review."""
+    catalog = demo_file()
+    drafts = [item.model_copy(update={"status": None}) for item in catalog.items]
+    import_catalog(session, catalog.model_copy(update={"items": drafts}), actor="test")
 
 
 def raw_item(raw: dict[str, Any], code: str) -> dict[str, Any]:
@@ -73,7 +84,7 @@ def pull_complaints_from(source: dict[str, Any], database_url: str, tmp_path: Pa
     engine = make_engine(database_url)
     try:
         with session_scope(engine) as session:
-            import_catalog_file(session, write_yaml(tmp_path, raw), actor="test")
+            import_catalog_file(session, write_yaml(tmp_path, raw), actor=OFFICER, by_officer=True)
         settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
         return pull_and_ingest(engine, settings, "ZSJ-MS-0001", trigger="test")
     finally:
@@ -103,9 +114,6 @@ def conform_whole(table: RawTable, fields: Sequence[FieldDeclaration]) -> Confor
     frame = pa.concat_tables([chunk.table for chunk in chunks]).to_pandas()
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     return Conformed(frame, [error for chunk in chunks for error in chunk.errors])
-
-
-OFFICER = Principal("user:officer-li", "sjj")
 
 
 def approve_every_field(session: Session, code: str, officer: Principal = OFFICER) -> None:

@@ -15,7 +15,7 @@ from catalog.items import repository
 from catalog.items import service as items
 from catalog.items.errors import IllegalStatusChange, InvalidActor, InvalidDeclaration
 from catalog.items.schemas import ItemStatus
-from tests.catalog.helpers import demo_raw, import_demo, raw_field, raw_item, table_counts, write_yaml
+from tests.catalog.helpers import OFFICER, demo_raw, import_demo, raw_field, raw_item, table_counts, write_yaml
 
 
 def rejected(session: Session, tmp_path: Path, raw: dict[str, Any]) -> str:
@@ -153,7 +153,7 @@ def test_a_new_level_can_be_added_and_used(session: Session, tmp_path: Path) -> 
     raw = demo_raw() | {"classification": {"levels": [{"level": 5, "code": "secret", "name_zh": "机密",
                                                         "name_en": "Secret"}]}}  # fmt: skip
     raw_field(raw, "PSGA-RK-0001", "公民身份号码")["level"] = 5
-    import_catalog_file(session, write_yaml(tmp_path, raw), actor="test")
+    import_catalog_file(session, write_yaml(tmp_path, raw), actor=OFFICER, by_officer=True)
     assert items.get_item(session, "PSGA-RK-0001").level == 5
 
 

@@ -20,6 +20,7 @@ from catalog.items import service as items
 from catalog.items.errors import InvalidDeclaration
 from catalog.items.schemas import ItemStatus, SearchQuery
 from tests.catalog.helpers import (
+    OFFICER,
     demo_file,
     demo_raw,
     import_demo,
@@ -31,7 +32,7 @@ from tests.catalog.helpers import (
 
 
 def test_demo_catalog_imports_every_item_and_department(session: Session) -> None:
-    report = import_catalog(session, demo_file(), actor="test")
+    report = import_catalog(session, demo_file(), actor=OFFICER, by_officer=True)
 
     assert (report.items.created, report.items.updated, report.items.unchanged) == (3, 0, 0)
     assert report.departments_changed == 6
@@ -76,7 +77,7 @@ def test_export_keeps_the_declared_order_of_source_systems(session: Session) -> 
     vehicle = {"code": "vehicle", "name": "机动车管理系统", "location": "drop/psga/vehicle"}
     psga["source_systems"].insert(0, vehicle)
     declared = parse_catalog_text(yaml.safe_dump(raw, allow_unicode=True))
-    import_catalog(session, declared, actor="test")
+    import_catalog(session, declared, actor=OFFICER, by_officer=True)
     session.expire_all()  # read back from the database, not from the objects just written
 
     exported = export_catalog(session)
@@ -312,7 +313,7 @@ def test_a_json_catalog_file_imports_like_yaml(session: Session, tmp_path: Path)
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps(demo_raw(), ensure_ascii=False), encoding="utf-8")
 
-    report = import_catalog_file(session, path, actor="test")
+    report = import_catalog_file(session, path, actor=OFFICER, by_officer=True)
 
     assert report.items.created == 3
     assert items.get_item(session, "ZSJ-MS-0001").fields[-1].name == "诉求人电话"

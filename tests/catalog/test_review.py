@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalog.access.service import Principal
@@ -21,6 +21,7 @@ from catalog.delivery.service import grant_for
 from catalog.departments.models import Department
 from catalog.ingest import detection
 from catalog.ingest.service import ingest_export
+from catalog.items import service as items
 from catalog.items.models import CatalogItem, ItemField
 from catalog.notifications.models import Notification
 from catalog.subscriptions import service as subscriptions
@@ -98,13 +99,14 @@ def test_decisions_need_reasons_for_changes_and_below_a_suggestion_and_are_all_o
         "at least level 3": decide(item=COMPLAINTS, field=PHONE, semantic_type=SemanticType.PHONE, level=2, reason="x"),
         "not a level of the scheme": decide(item=COMPLAINTS, field="状态", level=9, reason="x"),
     }
+    decided_before = ingested.scalar(select(func.count()).select_from(FieldReview))
     for message, bad in refusals.items():
         with pytest.raises(review.InvalidDecision, match=message):
             review.decide(ingested, [decide(item=COMPLAINTS, field="事件编号"), bad], OFFICER)
     with pytest.raises(review.FieldNotFound, match=r"ZSJ-MS-0001\.nosuch"):
         review.decide(ingested, [decide(item=COMPLAINTS, field="nosuch")], OFFICER)
-    assert ingested.scalar(select(FieldReview.id)) is None  # nothing of a refused batch was written
-    assert field_row(ingested, COMPLAINTS, "事件编号").review_status == review.PENDING
+    # Nothing of a refused batch was written.
+    assert ingested.scalar(select(func.count()).select_from(FieldReview)) == decided_before
 
     report = review.decide(ingested, [
         decide(item=COMPLAINTS, field=PHONE, level=3, semantic_type=SemanticType.PHONE,
@@ -116,12 +118,14 @@ def test_decisions_need_reasons_for_changes_and_below_a_suggestion_and_are_all_o
     phone = field_row(ingested, COMPLAINTS, PHONE)
     assert (phone.level, phone.semantic_type, phone.masking, phone.review_status) == (3, "phone", "phone", "approved")
     assert not open_proposals(ingested)
-    [entry] = [h for h in review.history(ingested, COMPLAINTS) if h["field"] == PHONE]
+    imported, entry = [h for h in review.history(ingested, COMPLAINTS) if h["field"] == PHONE]
+    assert (imported["from_level"], imported["to_level"], imported["reason"]) == (1, 1, items.IMPORTED_REASON)
     assert (entry["from_level"], entry["to_level"], entry["suggested_level"], entry["decided_by"]) == (
         1, 3, 3, OFFICER.subject)  # fmt: skip
     assert entry["reason"] == "手机号码，按个人信息定级"
     audited = ingested.scalars(select(AuditEvent).where(AuditEvent.action == "classification.decide")).all()
-    assert {event.detail["field"] for event in audited} == {PHONE, "事件编号"}
+    assert {event.detail["field"] for event in audited if event.detail["reason"] != items.IMPORTED_REASON} == {
+        PHONE, "事件编号"}  # fmt: skip
     assert ingested.scalar(select(CatalogItem.level).where(CatalogItem.code == COMPLAINTS)) == 3
 
 

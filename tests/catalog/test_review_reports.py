@@ -22,7 +22,7 @@ from catalog.classification.types import SemanticType
 from catalog.db import utcnow
 from catalog.errors import DomainError
 from catalog.items.models import CatalogItem
-from tests.catalog.helpers import OFFICER, approve_every_field, demo_file, import_demo
+from tests.catalog.helpers import OFFICER, approve_every_field, demo_file, import_demo_unreviewed
 
 POPULATION = "PSGA-RK-0001"
 COMMUNITY = "所属社区"  # code_list at level 2 in the demo
@@ -51,7 +51,7 @@ def detect_phones_in_community(session: Session) -> None:
 
 
 def test_fields_per_level_per_department(session: Session) -> None:
-    import_demo(session)
+    import_demo_unreviewed(session)
     declared = Counter((department, level) for department, _, _, level in demo_fields())
 
     rows = reports.build(session, "levels")
@@ -76,12 +76,12 @@ def test_fields_per_level_per_department(session: Session) -> None:
 
 
 def test_fields_never_reviewed(session: Session) -> None:
-    import_demo(session)
+    import_demo_unreviewed(session)
     everything = reports.build(session, "unreviewed")
     assert len(everything) == len(demo_fields())
     assert everything[0] == {
         "department": "psga", "item": POPULATION, "field": "公民身份号码", "level": 3, "semantic_type": "resident_id",
-        "item_status": "published",
+        "item_status": "draft",
     }  # fmt: skip
     assert [row["field"] for row in everything if row["item"] == POPULATION] == [
         "公民身份号码", "姓名", "性别", "出生日期", "联系电话", "户籍地址", "所属社区", "更新时间",
@@ -97,7 +97,7 @@ def test_fields_never_reviewed(session: Session) -> None:
 
 
 def test_open_proposals_with_detection_evidence(session: Session) -> None:
-    import_demo(session)
+    import_demo_unreviewed(session)
     assert reports.build(session, "proposals") == []
     review.propose(session, review.ProposalCreate(item=POPULATION, field="性别", level=3, reason="与身份号码关联"),
                    STEWARD)  # fmt: skip
@@ -134,7 +134,7 @@ def test_open_proposals_with_detection_evidence(session: Session) -> None:
 
 
 def test_decisions_per_officer_per_day(session: Session) -> None:
-    import_demo(session)
+    import_demo_unreviewed(session)
     approve_every_field(session, "SCJG-FR-0001")  # 7 fields as declared
     review.decide(session, [
         review.FieldDecision(item=POPULATION, field="性别", level=3, reason="与身份号码关联"),  # raised
@@ -160,7 +160,7 @@ def test_decisions_per_officer_per_day(session: Session) -> None:
 
 
 def test_unknown_reports_and_departments_are_domain_errors(session: Session) -> None:
-    import_demo(session)
+    import_demo_unreviewed(session)
     with pytest.raises(reports.UnknownReport) as unknown:
         reports.build(session, "everything")
     assert unknown.value.code == "report_not_found"
@@ -171,7 +171,7 @@ def test_unknown_reports_and_departments_are_domain_errors(session: Session) -> 
 
 
 def test_csv_has_the_report_columns_even_without_rows(session: Session) -> None:
-    import_demo(session)
+    import_demo_unreviewed(session)
     for name in reports.REPORTS:
         rows = reports.build(session, name, department="mljd")  # a department without items
         assert rows == []

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from catalog.declarations.service import import_catalog_file
 from catalog.items import service as items
 from catalog.items.schemas import ItemStatus, SearchQuery, SharingType
-from tests.catalog.helpers import demo_raw, import_demo, write_yaml
+from tests.catalog.helpers import OFFICER, demo_raw, import_demo, write_yaml
 
 
 def codes(session: Session, **filters: Any) -> list[str]:
@@ -67,7 +67,7 @@ def test_level_filters(session: Session, tmp_path: Path) -> None:
     for item in raw["items"]:
         if item["code"] == "ZSJ-MS-0001":
             item["fields"] = [f for f in item["fields"] if f["name"] != "诉求人电话"]
-    import_catalog_file(session, write_yaml(tmp_path, raw), actor="test")
+    import_catalog_file(session, write_yaml(tmp_path, raw), actor=OFFICER, by_officer=True)
 
     assert codes(session, level=1) == ["ZSJ-MS-0001"]
     assert codes(session, max_level=2) == ["ZSJ-MS-0001"]
