@@ -27,7 +27,7 @@ ACTIONS = [
     ("subscription", "request"), ("subscription", "decide"), ("subscription", "decide_officer"),
     ("subscription", "revoke"), ("subscription", "read"), ("data", "read"), ("token", "manage"),
     ("audit", "read"), ("runs", "read"), ("runs", "operate"), ("users", "manage"), ("notification", "read"),
-    ("classification", "read"), ("classification", "propose"), ("classification", "decide"),
+    ("classification", "read"), ("classification", "propose"), ("classification", "decide"), ("policy", "read"),
 ]  # fmt: skip
 # What each role may do (in its own department for department roles, anywhere for global ones).
 ALLOWED = {
@@ -42,9 +42,10 @@ ALLOWED = {
     "system": {("catalog", "read"), ("data", "read")},
     "data_officer": {("catalog", "read"), ("subscription", "decide_officer"), ("subscription", "revoke"),
                      ("subscription", "read"), ("audit", "read"), ("classification", "read"),
-                     ("classification", "decide")},
+                     ("classification", "decide"), ("policy", "read")},
     "ops": {("catalog", "read"), ("runs", "read"), ("runs", "operate")},
-    "platform_admin": {("catalog", "read"), ("audit", "read"), ("users", "manage"), ("token", "manage")},
+    "platform_admin": {("catalog", "read"), ("audit", "read"), ("users", "manage"), ("token", "manage"),
+                       ("policy", "read")},
 }  # fmt: skip
 
 
