@@ -171,8 +171,9 @@ class ItemDeclaration(BaseModel):
     quality: QualityPolicy = Field(default_factory=QualityPolicy)
     status: ItemStatus | None = Field(
         default=None,
-        description="New items start here (default draft); an existing item's status changes only "
-        "through lifecycle transitions, so a file either leaves it out or repeats it.",
+        description="New items are drafts; only a data officer's catalog import may register one in another "
+        "status (its fields are then approved as declared). An existing item's status changes only through "
+        "lifecycle transitions, so a file either leaves it out or repeats it.",
     )
     fields: list[FieldDeclaration] = Field(min_length=1)
 
