@@ -683,8 +683,8 @@ def demo(
         report = declarations.import_catalog(session, declared.model_copy(update={"items": new}), principal,
                                              by_officer=True)  # fmt: skip
         refresh_pipelines(session)
-    out.print(f"Imported {catalog}: {report.items.created} items created by the data officer {DEMO_OFFICER}; "
-              f"{len(declared.items) - len(new)} already there.")  # fmt: skip
+    out.print(f"Imported {catalog}: {report.items.created} items created by the demo's data officer "
+              f"({DEMO_OFFICER}); {len(declared.items) - len(new)} already there.")  # fmt: skip
     with unit_of_work() as session:
         copied = _fill_drop_folders(session, samples, settings.resolved_data_dir)
         _print_page(items.search(session, SearchQuery(page_size=100)))
