@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from catalog.access.service import Principal
 from catalog.audit import service as audit
-from catalog.classification import review, stewardship
+from catalog.classification import imported, review, stewardship
 from catalog.classification.repository import load_scheme
 from catalog.classification.stewardship import DeclaredChange
 from catalog.departments.repository import department_ids, source_system_ids
@@ -141,19 +141,11 @@ def _audit_writes(
     audit.write(session.connection(), rows)
 
 
-IMPORTED_REASON = "imported as already classified by a data officer's catalog import"
-
-
 def _approve_as_imported(session: Session, new: Sequence[ItemDeclaration], officer: Principal) -> None:
     """A data officer's import of items that are already published (or retired): each field approved as declared,
     in the review history and the audit as that officer's decision."""
-    decisions = [
-        review.FieldDecision(item=declared.code, field=field.name, reason=IMPORTED_REASON)
-        for declared in new
-        if declared.status in (ItemStatus.PUBLISHED, ItemStatus.RETIRED)
-        for field in declared.fields
-    ]
-    review.decide(session, decisions, officer)
+    classified = [declared for declared in new if declared.status in (ItemStatus.PUBLISHED, ItemStatus.RETIRED)]
+    imported.approve_imported(session, classified, officer)
 
 
 def as_principal(actor: Actor) -> Principal:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from catalog.access.service import Principal
 from catalog.audit.models import AuditEvent
 from catalog.classification import review
+from catalog.classification.imported import IMPORTED_REASON
 from catalog.classification.models import ClassificationProposal, FieldReview
 from catalog.classification.types import MaskingRule, SemanticType
 from catalog.declarations.service import import_catalog
@@ -213,9 +214,12 @@ def test_a_data_officers_import_records_each_field_as_that_officers_decision(ses
     reviews = session.scalars(select(FieldReview)).all()
     assert len(reviews) == fields
     assert {(r.decided_by, r.reason, r.from_level == r.to_level) for r in reviews} == {
-        (OFFICER.subject, items.IMPORTED_REASON, True)}  # fmt: skip
+        (OFFICER.subject, IMPORTED_REASON, True)}  # fmt: skip
     decided = audited(session, "classification.decide")
-    assert len(decided) == fields and {event.principal for event in decided} == {OFFICER.subject}
+    assert [event.item_code for event in decided] == [POPULATION, ENTERPRISE, "ZSJ-MS-0001"]
+    assert {event.principal for event in decided} == {OFFICER.subject}
+    assert sum(len(event.detail["fields"]) for event in decided) == fields
+    assert decided[0].detail["fields"][PHONE] == {"level": 3, "semantic_type": "phone", "masking": "phone"}
     assert session.scalar(select(func.count()).select_from(ItemField).where(ItemField.review_status != "approved")) == 0
     assert [event.item_code for event in audited(session, "item.register")] == [POPULATION, ENTERPRISE, "ZSJ-MS-0001"]
     [imported] = audited(session, "catalog.import")

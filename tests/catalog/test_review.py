@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from catalog.access.service import Principal
 from catalog.audit.models import AuditEvent
 from catalog.classification import review
+from catalog.classification.imported import IMPORTED_REASON
 from catalog.classification.models import ClassificationProposal, FieldReview
 from catalog.classification.types import SemanticType
 from catalog.db import utcnow
@@ -21,7 +22,6 @@ from catalog.delivery.service import grant_for
 from catalog.departments.models import Department
 from catalog.ingest import detection
 from catalog.ingest.service import ingest_export
-from catalog.items import service as items
 from catalog.items.models import CatalogItem, ItemField
 from catalog.notifications.models import Notification
 from catalog.subscriptions import service as subscriptions
@@ -119,12 +119,12 @@ def test_decisions_need_reasons_for_changes_and_below_a_suggestion_and_are_all_o
     assert (phone.level, phone.semantic_type, phone.masking, phone.review_status) == (3, "phone", "phone", "approved")
     assert not open_proposals(ingested)
     imported, entry = [h for h in review.history(ingested, COMPLAINTS) if h["field"] == PHONE]
-    assert (imported["from_level"], imported["to_level"], imported["reason"]) == (1, 1, items.IMPORTED_REASON)
+    assert (imported["from_level"], imported["to_level"], imported["reason"]) == (1, 1, IMPORTED_REASON)
     assert (entry["from_level"], entry["to_level"], entry["suggested_level"], entry["decided_by"]) == (
         1, 3, 3, OFFICER.subject)  # fmt: skip
     assert entry["reason"] == "手机号码，按个人信息定级"
     audited = ingested.scalars(select(AuditEvent).where(AuditEvent.action == "classification.decide")).all()
-    assert {event.detail["field"] for event in audited if event.detail["reason"] != items.IMPORTED_REASON} == {
+    assert {event.detail["field"] for event in audited if not event.detail.get("imported")} == {
         PHONE, "事件编号"}  # fmt: skip
     assert ingested.scalar(select(CatalogItem.level).where(CatalogItem.code == COMPLAINTS)) == 3
 
