@@ -1,4 +1,5 @@
-"""Signing in, and machine tokens for a department's systems."""
+"""Signing in, and machine tokens for a department's systems (the service audits a token's creation and revocation
+as the caller, in the request's transaction)."""
 
 from __future__ import annotations
 
@@ -64,9 +65,7 @@ def login(body: LoginRequest, session: SessionDep, platform: PlatformDep) -> Acc
 @router.post("/departments/{department}/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
 def create_token(department: str, body: TokenCreate, session: SessionDep, guard: GuardDep) -> TokenCreated:
     guard.require(department, "token", "manage")
-    token, secret = service.create_machine_token(session, department, body.name, body.days, guard.principal.subject)
-    audit.record(session, guard.principal.subject, guard.principal.department, "token.create", "done",
-                 on_behalf_of=department, token_id=token.id)  # fmt: skip
+    token, secret = service.create_machine_token(session, department, body.name, body.days, guard.principal)
     return TokenCreated(token=secret, **_read(token).model_dump())
 
 
@@ -85,9 +84,7 @@ def list_tokens(department: str, session: SessionDep, guard: GuardDep) -> list[T
 @router.delete("/departments/{department}/tokens/{token_id}", response_model=TokenRead)
 def revoke_token(department: str, token_id: Id, session: SessionDep, guard: GuardDep) -> TokenRead:
     guard.require(department, "token", "manage")
-    token = service.revoke_machine_token(session, token_id, department, guard.principal.subject)
-    audit.record(session, guard.principal.subject, guard.principal.department, "token.revoke", "done",
-                 on_behalf_of=department, token_id=token.id)  # fmt: skip
+    token = service.revoke_machine_token(session, token_id, department, guard.principal)
     return _read(token)
 
 

@@ -24,6 +24,7 @@ GLOBAL_PEOPLE = [
     ("admin", "平台管理员", "platform_admin"),
 ]
 TOKEN_DAYS = 90
+SEEDED_BY = "demo"  # the actor recorded (token.created_by, the audit rows) for what the demo creates
 BUREAU = "zsj"  # the district's data bureau (政务服务和数据管理局): where the platform-wide staff belong
 
 
@@ -42,10 +43,10 @@ def seed_demo_principals(session: Session, data_dir: Path) -> Path:
         if session.scalar(select(UserAccount.id).where(UserAccount.username == username)) is not None:
             continue
         password = secrets.token_urlsafe(12)
-        service.create_user(session, department, username, display_name, password, [role])
+        service.create_user(session, department, username, display_name, password, [role], created_by=SEEDED_BY)
         credentials["users"][username] = {"password": password, "department": department, "role": role}
     for code in departments:
-        _, secret = service.create_machine_token(session, code, f"{code} demo system", TOKEN_DAYS, "demo")
+        _, secret = service.create_machine_token(session, code, f"{code} demo system", TOKEN_DAYS, SEEDED_BY)
         credentials["tokens"][code] = secret
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(credentials, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -1,5 +1,9 @@
 """Principals: department users (argon2id passwords, short-lived signed access tokens) and department systems
-(machine tokens: random, shown once, stored as SHA-256, expiring, revocable)."""
+(machine tokens: random, shown once, stored as SHA-256, expiring, revocable).
+
+Creating a user, creating a token and revoking one each add their audit row (``user.create``, ``token.create``,
+``token.revoke``) to the caller's transaction, as whoever acts; never a password, a secret or a display name.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from sqlalchemy.orm import Session
 from catalog.access import policy
 from catalog.access.changes import PRINCIPAL, note_change
 from catalog.access.models import MachineToken, UserAccount
+from catalog.audit import service as audit
 from catalog.db import utcnow
 from catalog.departments.models import Department
 from catalog.errors import Conflict, DomainError, NotFound
@@ -58,10 +63,23 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous", None)
+Actor = Principal | str  # who acts: a principal, or a name without a department (command line, demo seeding)
+SYSTEM = "system"  # the actor of a user created by no one named
+
+
+def _as_principal(actor: Actor) -> Principal:
+    return actor if isinstance(actor, Principal) else Principal(actor, None)
 
 
 def create_user(
-    session: Session, department: str, username: str, display_name: str, password: str, roles: list[str]
+    session: Session,
+    department: str,
+    username: str,
+    display_name: str,
+    password: str,
+    roles: list[str],
+    *,
+    created_by: Actor = SYSTEM,
 ) -> UserAccount:
     if session.scalar(select(UserAccount.id).where(UserAccount.username == username)) is not None:
         raise UserExists(f"user {username} exists")
@@ -77,6 +95,9 @@ def create_user(
     session.flush()
     for role in roles:
         policy.grant_role(session, f"user:{username}", role, department)
+    who = _as_principal(created_by)
+    audit.record(session, who.subject, who.department, "user.create", "done",
+                 username=username, on_behalf_of=department, roles=sorted(roles))  # fmt: skip
     return user
 
 
@@ -123,23 +144,25 @@ def user_is_active(session: Session, subject: str) -> bool:
 
 
 def create_machine_token(
-    session: Session, department: str, name: str, days: int, created_by: str
+    session: Session, department: str, name: str, days: int, created_by: Actor
 ) -> tuple[MachineToken, str]:
     """A new token for a department's system, and its secret (shown once: only its hash is kept)."""
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise DomainError(f"a token lives 1 to {MAX_TOKEN_DAYS} days")
+    who = _as_principal(created_by)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = MachineToken(
         department_id=department_id(session, department),
         name=name,
         token_hash=token_digest(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 6],
-        created_by=created_by,
+        created_by=who.subject,
         expires_at=utcnow() + timedelta(days=days),
     )
     session.add(token)
     session.flush()
     policy.grant_role(session, f"token:{token.id}", "system", department)
+    _audit_token(session, who, "token.create", token, department, expires_at=token.expires_at.isoformat())
     return token, secret
 
 
@@ -158,7 +181,9 @@ def machine_token_holder(session: Session, digest: str) -> tuple[Principal, date
     return Principal(f"token:{token.id}", department), token.expires_at
 
 
-def revoke_machine_token(session: Session, token_id: int, department: str, revoked_by: str) -> MachineToken:
+def revoke_machine_token(session: Session, token_id: int, department: str, revoked_by: Actor) -> MachineToken:
+    """Revoke a department's token (audited when it was not revoked yet: a second revocation changes nothing)."""
+    who = _as_principal(revoked_by)
     token = session.scalar(
         select(MachineToken)
         .join(Department, MachineToken.department_id == Department.id)
@@ -167,11 +192,20 @@ def revoke_machine_token(session: Session, token_id: int, department: str, revok
     if token is None:
         raise TokenNotFound(f"token {token_id} does not exist in department {department}")
     if token.revoked_at is None:
-        token.revoked_at, token.revoked_by = utcnow(), revoked_by
+        token.revoked_at, token.revoked_by = utcnow(), who.subject
         policy.revoke_roles(session, f"token:{token.id}")
         note_change(session, PRINCIPAL, f"token:{token.id}")
+        _audit_token(session, who, "token.revoke", token, department)
     session.flush()
     return token
+
+
+def _audit_token(
+    session: Session, who: Principal, action: str, token: MachineToken, department: str, **detail: Any
+) -> None:
+    """A token's audit row: its id, name and department, never its secret (nor the prefix shown of it)."""
+    audit.record(session, who.subject, who.department, action, "done",
+                 token_id=token.id, name=token.name, on_behalf_of=department, **detail)  # fmt: skip
 
 
 def is_machine_token(credential: str) -> bool:

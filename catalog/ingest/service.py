@@ -4,6 +4,8 @@ and an operator's release or discard of a quarantined batch.
 The same functions serve ``datashare ingest``/``pull`` and the Airflow tasks. They only add and flush; the
 edge commits, so a version is published (table, rows, version row, pointer) in one transaction or not at all.
 A failure of the export itself is not an exception: it is a quarantined batch, recorded and committed.
+Every outcome (published, quarantined, duplicate, released, discarded) adds its audit row to the same
+transaction: it commits with the change it records, or not at all. The rows name no values of the export.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.audit import service as audit
 from catalog.db import utcnow
 from catalog.departments.models import SourceSystem
 from catalog.errors import DomainError, InvalidTransition, NotFound
@@ -75,6 +78,7 @@ def ingest_export(
     )
     if earlier is not None:  # the same export again: a retry or a rerun publishes nothing twice
         store_raw_file(raw, data)
+        _audit_duplicate(session, stored, raw, earlier, file_name, trigger)
         outcome = _outcome(item_code, raw, earlier, "duplicate")
         return replace(outcome, reasons=[f"already ingested as batch {earlier.id} ({earlier.outcome})"])
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-raw") as background:
@@ -114,21 +118,22 @@ def _ingest_new_export(
             version = writer.finish()
     except _Quarantine as quarantine:
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, quarantine.report)
-        return _outcome(item_code, raw, batch, "quarantined")
+        return _audited(session, stored, file_name, trigger, _outcome(item_code, raw, batch, "quarantined"),
+                        failed_checks=_failed_checks(quarantine.report))  # fmt: skip
     except DomainError as error:
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, reasons=[error.message])
-        return _outcome(item_code, raw, batch, "quarantined")
+        return _audited(session, stored, file_name, trigger, _outcome(item_code, raw, batch, "quarantined"))
     except Exception as error:  # whatever breaks, the batch is recorded (no values: messages may quote cells)
         reason = (
             f"the export could not be processed or published ({type(error).__name__}); the raw export is kept "
             "and the current version is unchanged"
         )
         batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, reasons=[reason])
-        return _outcome(item_code, raw, batch, "quarantined")
+        return _audited(session, stored, file_name, trigger, _outcome(item_code, raw, batch, "quarantined"))
     batch = _record(session, stored.id, raw, trigger, started, "published", validator, report, version, dropped)
     detection.propose_from(session, stored.id, sampler, batch.id)
     prune_versions(session, stored.id, retention_days)
-    return _outcome(item_code, raw, batch, "published", version)
+    return _audited(session, stored, file_name, trigger, _outcome(item_code, raw, batch, "published", version))
 
 
 class _Quarantine(Exception):
@@ -172,6 +177,7 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
 
     The export must still decode and conform to the item's fields; rows whose values do not parse are left out.
     A batch older than the current version is refused unless forced, so a release never silently rolls back.
+    ``actor`` (who decided) is the principal of its audit row.
     """
     batch, raw, item_code = _quarantined(session, batch_id, reason)
     stored = items_repository.get_by_code_or_raise(session, item_code)
@@ -190,7 +196,9 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
     batch.version_id, batch.rows_accepted = version.id, version.row_count
     batch.rows_rejected = batch.rows_read - version.row_count
     session.flush()
-    return _outcome(item_code, raw, batch, "released", version)
+    outcome = _outcome(item_code, raw, batch, "released", version)
+    _audit_decision(session, actor, reason, outcome, "quarantine.release", forced=force)
+    return outcome
 
 
 def discard_batch(session: Session, batch_id: int, actor: str, reason: str) -> IngestOutcome:
@@ -198,7 +206,9 @@ def discard_batch(session: Session, batch_id: int, actor: str, reason: str) -> I
     batch, raw, item_code = _quarantined(session, batch_id, reason)
     _decide(batch, "discarded", actor, reason)
     session.flush()
-    return _outcome(item_code, raw, batch, "discarded")
+    outcome = _outcome(item_code, raw, batch, "discarded")
+    _audit_decision(session, actor, reason, outcome, "quarantine.discard")
+    return outcome
 
 
 def quarantined_batches(session: Session, item_code: str | None = None) -> list[dict[str, Any]]:
@@ -356,3 +366,57 @@ def _outcome(
         rows_rejected=batch.rows_rejected,
         reasons=list(batch.reasons),
     )
+
+
+# --- the audit rows: counts, digests and declared names only, never a value of the export -----------------------
+
+
+def _audited(
+    session: Session,
+    stored: items_repository.StoredItem,
+    file_name: str,
+    trigger: str,
+    outcome: IngestOutcome,
+    **detail: Any,
+) -> IngestOutcome:
+    """Audit a new batch's outcome (``ingest.published`` or ``ingest.quarantined``) as the pipeline's trigger, for
+    the item's department. Reasons are counted, not copied: a quality report's texts may quote cells."""
+    published = outcome.outcome == "published"
+    audit.record(
+        session, trigger, stored.declaration.department, f"ingest.{outcome.outcome}", "done",
+        item_code=outcome.item, version=outcome.version, rows=outcome.rows_accepted if published else None,
+        batch_id=outcome.batch_id, sha256=outcome.sha256, file_name=file_name, rows_read=outcome.rows_read,
+        rows_rejected=outcome.rows_rejected, reasons=len(outcome.reasons), **detail,
+    )  # fmt: skip
+    return outcome
+
+
+def _audit_duplicate(
+    session: Session,
+    stored: items_repository.StoredItem,
+    raw: RawExport,
+    earlier: IngestBatch,
+    file_name: str,
+    trigger: str,
+) -> None:
+    audit.record(
+        session, trigger, stored.declaration.department, "ingest.duplicate", "done", item_code=stored.declaration.code,
+        sha256=raw.sha256, file_name=file_name, duplicate_of=earlier.id, duplicate_of_outcome=earlier.outcome,
+    )  # fmt: skip
+
+
+def _audit_decision(
+    session: Session, actor: str, reason: str, outcome: IngestOutcome, action: str, **detail: Any
+) -> None:
+    """An operator's release or discard, as that operator (whose department the actor string does not say)."""
+    audit.record(
+        session, actor, None, action, "done", item_code=outcome.item, version=outcome.version,
+        rows=outcome.rows_accepted if outcome.version is not None else None, batch_id=outcome.batch_id,
+        reason=reason, sha256=outcome.sha256, rows_read=outcome.rows_read, rows_rejected=outcome.rows_rejected,
+        **detail,
+    )  # fmt: skip
+
+
+def _failed_checks(report: quality.QualityReport) -> list[str]:
+    """The failed rules by declared field name (``*``: the whole batch), without their observed values."""
+    return [f"{check.field}: {check.rule}" for check in report.checks if not check.success]
