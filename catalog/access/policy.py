@@ -19,10 +19,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from catalog.access.models import CasbinRule, PolicyRevision
+from catalog.audit import service as audit
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 MODEL_FILE = POLICIES / "model.conf"
 SEED_FILE = POLICIES / "policy.csv"
+SEED_SYNC_ACTOR = "system:policy-seed"  # who the audit trail names for a schema upgrade's sync of the seed
 EVERYWHERE = "*"  # the department of a role held in every department
 GLOBAL_ROLES = frozenset({"platform_admin", "data_officer", "ops"})
 DEPARTMENT_ROLES = frozenset({"steward", "user", "system"})
@@ -57,6 +59,9 @@ def sync_seed_permissions(session: Session) -> bool:
         session.delete(stored[key])  # type: ignore[index]
     if missing or extra:
         bump_revision(session)
+        added, removed = [list(rule) for rule in sorted(missing)], [list(rule) for rule in sorted(extra)]
+        audit.record(session, SEED_SYNC_ACTOR, None, "policy.sync", "done", seed_file=SEED_FILE.name, added=added,
+                     removed=removed)  # fmt: skip
     return bool(missing or extra)
 
 

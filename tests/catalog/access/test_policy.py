@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from catalog.access.policy import PolicyEnforcer, grant_role, revoke_roles, seed_permissions
+from catalog.access.models import CasbinRule
+from catalog.access.policy import PolicyEnforcer, grant_role, revoke_roles, seed_permissions, sync_seed_permissions
+from catalog.audit.models import AuditEvent
 from catalog.db import make_engine, session_scope
 from tests.catalog.helpers import import_demo
 
@@ -120,3 +122,18 @@ def test_a_grant_and_a_revocation_reach_every_enforcer_at_once(policy_engine: En
 def test_an_unknown_role_is_refused(session: Session) -> None:
     with pytest.raises(ValueError, match="unknown role 'superuser'"):
         grant_role(session, "user:x", "superuser", "psga")
+
+
+def test_a_change_of_the_stored_permissions_by_the_seed_sync_is_audited(session: Session) -> None:
+    synced = select(AuditEvent).where(AuditEvent.action == "policy.sync").order_by(AuditEvent.id)
+    first = session.scalars(synced).all()  # the migration's sync, which loaded the seed
+    assert len(first) == 1 and ["steward", "item", "register"] in first[0].detail["added"]
+    assert not sync_seed_permissions(session)  # nothing to change, nothing recorded
+    session.add(CasbinRule(ptype="p", v0="user", v1="audit", v2="read"))  # a rule slipped in behind the platform
+    session.flush()
+
+    assert sync_seed_permissions(session)
+
+    event = session.scalars(synced).all()[-1]
+    assert (event.principal, event.detail["removed"], event.detail["added"]) == (
+        "system:policy-seed", [["user", "audit", "read"]], [])  # fmt: skip
