@@ -25,14 +25,13 @@ from sqlalchemy.orm import Session
 
 from catalog.access import policy
 from catalog.access.demo import seed_demo_principals
-from catalog.access.models import UserAccount
-from catalog.access.service import Principal
+from catalog.access.service import Principal, acting_user
 from catalog.classification import reports, review
 from catalog.classification.types import SemanticType
 from catalog.db import make_engine, session_scope
 from catalog.declarations import service as declarations
 from catalog.departments.models import Department
-from catalog.errors import DomainError, Forbidden, NotFound
+from catalog.errors import DomainError
 from catalog.ingest.manifest import build_manifest, write_manifest
 from catalog.items import repository as items_repository
 from catalog.items import service as items
@@ -419,22 +418,8 @@ def quarantine_discard(batch_id: int, reason: Reason, actor: Actor = "") -> None
 
 
 def _principal(session: Session, username: str, action: str, department: str = policy.EVERYWHERE) -> Principal:
-    """The principal of an active user account whom the Casbin policy lets do ``action`` on classification
-    (for ``department``), as the API decides it; the CLI acts for a named person, never for the shell's user."""
-    row = session.execute(
-        select(UserAccount.active, Department.code)
-        .join(Department, UserAccount.department_id == Department.id)
-        .where(UserAccount.username == username)
-    ).one_or_none()
-    if row is None or not row.active:
-        raise NotFound(f"there is no active user {username}")
-    subject = f"user:{username}"
-    enforcer = policy.PolicyEnforcer()
-    enforcer.refresh(session)
-    if not enforcer.allows(subject, department, "classification", action):
-        where = "" if department == policy.EVERYWHERE else f" for department {department}"
-        raise Forbidden(f"{username} may not {action} classifications{where}")
-    return Principal(subject, row.code)
+    """The named user, whom the Casbin policy lets do ``action`` on classification (for ``department``)."""
+    return acting_user(session, username, department, "classification", action)
 
 
 def _fail(message: str) -> NoReturn:

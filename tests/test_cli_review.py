@@ -116,7 +116,7 @@ def test_decide_a_json_file_as_a_data_officer_only(datashare: Any, tmp_path: Pat
     file.write_text(json.dumps({"decisions": decisions}, ensure_ascii=False), encoding="utf-8")
 
     assert (
-        "psga-steward may not decide classifications"
+        "psga-steward may not decide classification"
         in datashare("review", "decide", str(file), "--officer", "psga-steward", expect=1).output
     )
     assert (
@@ -136,7 +136,7 @@ def test_propose_as_a_steward_of_the_items_department(datashare: Any) -> None:
     args = ("review", "propose", POPULATION, "所属社区", "--level", "3", "--semantic-type", "address",
             "--reason", "社区可定位到人")  # fmt: skip
     refused = datashare(*args, "--steward", "zsj-steward", expect=1).output
-    assert "zsj-steward may not propose classifications for department psga" in refused
+    assert "zsj-steward may not propose classification for department psga" in refused
     assert (
         "catalog item NOPE-1 does not exist"
         in datashare(

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from catalog.access import policy
 from catalog.access.models import CasbinRule, MachineToken, UserAccount
-from catalog.access.service import Principal
+from catalog.access.service import Principal, acting_user
 from catalog.audit import service as audit
 from catalog.audit.models import AuditEvent
 from catalog.db import utcnow
@@ -189,21 +189,15 @@ def find_drift(session: Session, rules: DriftRules, now: datetime | None = None)
 
 
 def checker(session: Session, username: str) -> Principal:
-    """The principal of an active user whom the Casbin policy lets check the policy (``PERMISSION`` everywhere), as
-    the API's guard decides it: the command line acts for a named person, never for the shell's user."""
-    row = session.execute(
-        select(UserAccount.active, Department.code)
-        .join(Department, UserAccount.department_id == Department.id)
-        .where(UserAccount.username == username)
-    ).one_or_none()
-    if row is None or not row.active:
-        raise CheckerNotFound(f"there is no active user {username}")
-    subject = USER + username
-    enforcer = policy.PolicyEnforcer()
-    enforcer.refresh(session)
-    if not enforcer.allows(subject, policy.EVERYWHERE, *PERMISSION):
-        raise CheckForbidden(f"{username} may not check the access policy (data officers and platform admins may)")
-    return Principal(subject, row.code)
+    """The principal of an active user whom the Casbin policy lets check the policy (``PERMISSION`` everywhere)."""
+    try:
+        return acting_user(session, username, policy.EVERYWHERE, *PERMISSION)
+    except NotFound:
+        raise CheckerNotFound(f"there is no active user {username}") from None
+    except Forbidden:
+        raise CheckForbidden(
+            f"{username} may not check the access policy (data officers and platform admins may)"
+        ) from None
 
 
 # --- (a) rules -----------------------------------------------------------------------------------------------

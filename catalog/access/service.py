@@ -24,7 +24,7 @@ from catalog.access.models import MachineToken, UserAccount
 from catalog.audit import service as audit
 from catalog.db import utcnow
 from catalog.departments.models import Department
-from catalog.errors import Conflict, DomainError, NotFound
+from catalog.errors import Conflict, DomainError, Forbidden, NotFound
 
 ACCESS_TOKEN_MINUTES = 30
 TOKEN_PREFIX = "dst_"  # machine tokens start with it, so a leaked one is easy to recognise in logs and scanners
@@ -222,3 +222,23 @@ def department_id(session: Session, code: str) -> int:
     if department_id is None:
         raise UnknownDepartment(f"department {code} does not exist")
     return department_id
+
+
+def acting_user(session: Session, username: str, department: str, obj: str, action: str) -> Principal:
+    """The principal of an active user account whom the Casbin policy lets do ``action`` on ``obj`` for
+    ``department``, as the API's guard decides it: the command line acts for a named person, never for the shell's
+    user."""
+    row = session.execute(
+        select(UserAccount.active, Department.code)
+        .join(Department, UserAccount.department_id == Department.id)
+        .where(UserAccount.username == username)
+    ).one_or_none()
+    if row is None or not row.active:
+        raise NotFound(f"there is no active user {username}")
+    subject = f"user:{username}"
+    enforcer = policy.PolicyEnforcer()
+    enforcer.refresh(session)
+    if not enforcer.allows(subject, department, obj, action):
+        where = "" if department == policy.EVERYWHERE else f" for department {department}"
+        raise Forbidden(f"{username} may not {action} {obj}{where}")
+    return Principal(subject, row.code)
