@@ -225,8 +225,21 @@ def test_a_raised_level_masks_the_next_page(
     assert after["masked_fields"] == ["公民身份号码", "姓名", "所属社区"]
     assert after["rows"][0]["所属社区"] == "*" * len(before["rows"][0]["所属社区"])
 
+    # Lowering it back is the steward's proposal: the field stays masked until an officer decides, and then until
+    # the subscription is approved again (a fall unmasks nothing by itself).
     community["level"] = 2
-    assert client.put("/items/PSGA-RK-0001", json=declaration, headers=as_["psga-steward"]).status_code == 200
+    lowered = client.put("/items/PSGA-RK-0001", json=declaration, headers=as_["psga-steward"])
+    assert lowered.json()["awaiting_review"][0]["applied"] is False
+    again = client.get("/items/PSGA-RK-0001/data", params={"limit": 1}, headers=as_["zsj-user"]).json()
+    assert again["masked_fields"] == ["公民身份号码", "姓名", "所属社区"]
+    decision = {"item": "PSGA-RK-0001", "field": "所属社区", "level": 2, "reason": "社区名称不可识别个人"}
+    assert client.post("/review/decisions", json={"decisions": [decision]}, headers=as_["officer"]).status_code == 200
+    assert client.post(f"/subscriptions/{subscribed}/reapproval", headers=as_["zsj-user"]).status_code == 200
+    for who, body in (("psga-steward", None), ("officer", {"level": 2})):
+        approved = client.post(f"/subscriptions/{subscribed}/reapproval/approve", json=body, headers=as_[who])
+        assert approved.status_code == 200, approved.text
+    restored = client.get("/items/PSGA-RK-0001/data", params={"limit": 1}, headers=as_["zsj-user"]).json()
+    assert restored["masked_fields"] == ["公民身份号码", "姓名"]
 
 
 def test_another_api_process_follows_a_change_within_its_refresh_interval(
@@ -282,5 +295,6 @@ def test_postgresql_writes_the_same_page_whatever_the_length_of_the_field_names(
     delivery._prepared_json_page.cache_clear()
     assert as_columns.status_code == key_by_key.status_code == 200
     assert as_columns.json() == key_by_key.json() and len(key_by_key.json()["rows"]) == 7
+    assert as_columns_filtered.status_code == 200, as_columns_filtered.text
     assert as_columns_filtered.json() == key_by_key_filtered.json() and as_columns_filtered.json()["rows"]
     assert list(key_by_key.json()["rows"][0]) == ["_row", "公民身份号码", "姓名", "所属社区"]
