@@ -2,8 +2,10 @@
 (random pages), each with its own machine token, against uvicorn with three worker processes. Prints requests/s and latency percentiles.
 
     uv run python bench/http_bench.py --seconds 30
+    uv run python bench/http_bench.py --seal both     # a run without, then one with a sealing loop beside it
 
-Targets (issue 4): p99 <= 100 ms and >= 500 requests/s on this 2-core machine.
+Targets (issue 4): p99 <= 100 ms and >= 500 requests/s on this 2-core machine; with the audit trail sealed in
+another process meanwhile too (issue 11).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import argparse
 import asyncio
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import aiohttp
@@ -72,7 +76,24 @@ PROCESSES: dict[str, Callable[[str, str], bool]] = {
     "API (uvicorn)": lambda pid, command: "api.serve" in command or "multiprocessing" in command,
     "PostgreSQL": lambda pid, command: "postgres" in command,
     "load generator": lambda pid, command: pid == str(os.getpid()),
+    "sealing": lambda pid, command: "seal_loop.py" in command,
 }
+
+
+@contextmanager
+def sealing_loop(url: str, data_dir: Path, interval: float) -> Iterator[None]:
+    """bench/seal_loop.py in a process of its own for the duration; prints what it sealed and its verification."""
+    loop = subprocess.Popen(  # the URL in the environment: a "postgres" in its command line would count as PostgreSQL
+        [sys.executable, str(ROOT / "bench" / "seal_loop.py"), "--data-dir", str(data_dir), "--interval", str(interval)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "DATASHARE_DATABASE_URL": url},
+    )  # fmt: skip
+    assert loop.stdout is not None and loop.stdout.readline().strip() == "ready"
+    try:
+        yield
+    finally:
+        loop.terminate()
+        summary, _ = loop.communicate(timeout=600)
+        print(f"  sealing loop: {summary.strip()}")
 
 
 async def load(base: str, secrets: list[str], rows: int, seconds: float) -> None:
@@ -111,6 +132,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--seal", choices=["off", "on", "both"], default="off",
+                        help="seal the audit trail in another process during the load (bench/seal_loop.py); "
+                        "both: a run without, then a run with")  # fmt: skip
+    parser.add_argument("--seal-interval", type=float, default=1.0, help="seconds between two seals")
     args = parser.parse_args()
     print("\n".join(machine_facts()))
     with tempfile.TemporaryDirectory() as folder:
@@ -121,7 +146,11 @@ def main() -> None:
             print("[postgresql]")
             secrets = [prepare(url, export, workdir), *more_tokens(url, args.clients - 1)]
             with running_api(url, args.workers) as (_, base):
-                asyncio.run(load(base, secrets, args.rows, args.seconds))
+                for sealing in {"off": [False], "on": [True], "both": [False, True]}[args.seal]:
+                    print(f"  sealing every {args.seal_interval:g} s in another process" if sealing else "  no sealing")
+                    seals = sealing_loop(url, workdir / "audit", args.seal_interval) if sealing else nullcontext()
+                    with seals:
+                        asyncio.run(load(base, secrets, args.rows, args.seconds))
 
 
 if __name__ == "__main__":

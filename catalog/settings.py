@@ -29,6 +29,17 @@ class Settings(BaseSettings):
     access_refresh_seconds: float = 0.5
     # Worker threads per API process for blocking (database) work.
     api_threads: int = Field(default=4, ge=1)
+    # The audit chain (catalog.audit.chain): the Ed25519 key that signs sealed blocks lives outside the database
+    # (default <data dir>/audit/signing-key.pem, made with mode 600 on first use in local mode only); signed heads
+    # are appended to a file outside it too (default <data dir>/audit/heads.jsonl). Earlier keys' public halves
+    # (base64, as `datashare audit head` prints them) stay trusted by verification after a key is replaced.
+    audit_signing_key_file: Path | None = None
+    audit_heads_file: Path | None = None
+    audit_trusted_public_keys: list[str] = Field(default_factory=list)
+    # Events per sealed block; how long a seal waits (PostgreSQL) for transactions that may still commit events
+    # below its watermark before it leaves them to the next run.
+    audit_block_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    audit_seal_wait_seconds: float = Field(default=10.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> Settings:
@@ -39,6 +50,14 @@ class Settings(BaseSettings):
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_audit_signing_key_file(self) -> Path:
+        return (self.audit_signing_key_file or self.resolved_data_dir / "audit" / "signing-key.pem").expanduser()
+
+    @property
+    def resolved_audit_heads_file(self) -> Path:
+        return (self.audit_heads_file or self.resolved_data_dir / "audit" / "heads.jsonl").expanduser()
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CTE, ColumnElement, Connection, FromClause, String, bindparam, cast, insert, select
@@ -76,21 +75,3 @@ def alongside_values(values: dict[str, Any]) -> dict[str, Any]:
     bound = {f"audit_{name}": values[name] for name in _BOUND}
     bound |= {f"audit_{name}": json.dumps(values[name], ensure_ascii=False) for name in _AS_JSON}
     return bound | {"audit_at": utcnow()}
-
-
-def events(
-    session: Session,
-    *,
-    item_code: str | None = None,
-    department: str | None = None,
-    since: datetime | None = None,
-    limit: int = 100,
-) -> list[AuditEvent]:
-    statement = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if item_code is not None:
-        statement = statement.where(AuditEvent.item_code == item_code)
-    if department is not None:
-        statement = statement.where(AuditEvent.department == department)
-    if since is not None:
-        statement = statement.where(AuditEvent.at >= since)
-    return list(session.scalars(statement))

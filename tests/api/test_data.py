@@ -199,7 +199,7 @@ def test_officers_read_the_audit_trail_and_others_may_not(
     client.get("/items/PSGA-RK-0001/data", headers=as_["zsj-user"])
     trail = client.get("/audit", params={"item": "PSGA-RK-0001", "limit": 5}, headers=as_["officer"])
     assert trail.status_code == 200
-    latest = trail.json()[0]
+    latest = trail.json()["events"][0]
     assert (latest["action"], latest["principal"], latest["fields_masked"]) == (
         "data.read",
         "user:zsj-user",

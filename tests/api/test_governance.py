@@ -53,7 +53,7 @@ def test_a_stewards_lowering_is_a_proposal_and_a_new_subscriber_reads_the_field_
     assert all("****" in row[PHONE] for row in page["rows"] if row[PHONE])
 
     audit = status_of(client.get("/audit", params={"item": POPULATION, "limit": 50}, headers=as_["officer"]), 200)
-    events = audit["events"] if isinstance(audit, dict) else audit
+    events = audit["events"]
     proposed = [event for event in events if event["action"] == "classification.propose"]
     assert proposed and proposed[0]["principal"] == "user:psga-steward"
 
