@@ -6,13 +6,12 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from catalog.access import policy
-from catalog.access.models import UserAccount
-from catalog.access.service import Principal
+from catalog.access.service import Principal, acting_user
 from catalog.audit.errors import ReaderNotFound, ReadForbidden
 from catalog.audit.models import AuditEvent
 from catalog.audit.schemas import AuditEventRead, AuditPage, AuditQuery
 from catalog.audit.service import record
-from catalog.departments.models import Department
+from catalog.errors import Forbidden, NotFound
 
 PERMISSION = ("audit", "read")  # (object, action) the Casbin policy must allow, everywhere ("*"), to read the trail
 READ = "audit.read"
@@ -48,18 +47,12 @@ def _conditions(query: AuditQuery) -> list[ColumnElement[bool]]:
 
 
 def reader(session: Session, username: str) -> Principal:
-    """The principal of an active user whom the Casbin policy lets read the trail (``PERMISSION`` everywhere), as
-    the API's guard decides it: the command line acts for a named person, never for the shell's user."""
-    row = session.execute(
-        select(UserAccount.active, Department.code)
-        .join(Department, UserAccount.department_id == Department.id)
-        .where(UserAccount.username == username)
-    ).one_or_none()
-    if row is None or not row.active:
-        raise ReaderNotFound(f"there is no active user {username}")
-    subject = f"user:{username}"
-    enforcer = policy.PolicyEnforcer()
-    enforcer.refresh(session)
-    if not enforcer.allows(subject, policy.EVERYWHERE, *PERMISSION):
-        raise ReadForbidden(f"{username} may not read the audit trail (data officers and platform admins may)")
-    return Principal(subject, row.code)
+    """The principal of an active user whom the Casbin policy lets read the trail (``PERMISSION`` everywhere)."""
+    try:
+        return acting_user(session, username, policy.EVERYWHERE, *PERMISSION)
+    except NotFound:
+        raise ReaderNotFound(f"there is no active user {username}") from None
+    except Forbidden:
+        raise ReadForbidden(
+            f"{username} may not read the audit trail (data officers and platform admins may)"
+        ) from None
