@@ -644,7 +644,7 @@ def review_report(
         err.print(f"Wrote {len(rows)} row(s) of report {name} to {output}.")
 
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = Path(__file__).parent / "demo" / "samples"  # synthetic exports of the demo departments' systems
 
 
 @app.command("demo")

@@ -91,9 +91,11 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    """The sample departmental exports in shared/samples, beside the checkout."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "samples"
-    assert path.exists(), f"the sample exports are expected at {path} (shared/ beside the checkout)"
+    """The demo's sample departmental exports, shipped with the demo catalog."""
+    from catalog.cli import SAMPLES
+
+    path = SAMPLES
+    assert path.exists(), f"the sample exports are expected at {path}"
     return path
 
 
