@@ -91,8 +91,8 @@ def _write_items(
         existing = stored.get(declared.code)
         if existing is None:
             new.append(declared.model_copy(update={"status": declared.status or ItemStatus.DRAFT}))
-        elif declared.model_copy(update={"status": existing.status}) != existing.declaration:
-            changed.append((existing, declared.model_copy(update={"status": existing.status})))
+        elif (kept := declared.model_copy(update={"status": existing.status})) != existing.declaration:
+            changed.append((existing, kept))
     changed, proposals = _governed(session, changed)
     repository.insert_items(session, new, refs, actor.subject)
     repository.update_items(session, changed, refs, actor.subject)
