@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from catalog.classification.surnames import COMPOUND_SURNAMES, SINGLE_SURNAMES
+
 Column: TypeAlias = pd.Series | np.ndarray | pa.Array | pa.ChunkedArray
 CheckFunction: TypeAlias = Callable[[np.ndarray], np.ndarray]  # a (rows, width) byte matrix -> valid rows
 
@@ -34,28 +36,22 @@ HAN = "\u4e00-\u9fff"  # CJK unified ideographs
 RESIDENT_ID_PATTERN = r"^[0-9]{17}[0-9X]$"
 USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
 BANK_CARD_PATTERN = rf"^[1-9][0-9]{{{BANK_CARD_LENGTHS[0] - 1},{BANK_CARD_LENGTHS[1] - 1}}}$"
-PHONE_PATTERN = r"^(?:\+?86[- ]?)?1[3-9][0-9](?:[- ]?[0-9]{4}){2}$"  # 13812345678, +86 138-1234-5678
-EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+# Phones: mobiles 1[3-9] and 9 digits (13812345678, +86 138-1234-5678, 0086 138 1234 5678),
+# and landlines: a trunk 0 and an area code (010, 02x, 0xxx), or +86 and the code without its 0, then a local
+# number of 7 or 8 digits not starting with 0 or 1, and perhaps an extension (0755-28123456转8001).
+MOBILE = r"(?:(?:\+|00)?86[- ]?)?1[3-9][0-9](?:[- ]?[0-9]{4}){2}"
+AREA_CODE = r"(?:10|2[0-9]|[3-9][0-9]{2})"
+LANDLINE = (
+    rf"(?:0{AREA_CODE}[- ]?|[(（]0{AREA_CODE}[)）] ?|(?:\+|00)86[- ]?{AREA_CODE}[- ]?)"
+    r"[2-9](?:[0-9]{6}|[0-9]{3}[- ]?[0-9]{4})(?:(?:-|转|分机)[0-9]{1,6})?"
+)
+PHONE_PATTERN = rf"^(?:{MOBILE}|{LANDLINE})$"
+# The local part as mail systems here accept it (dots anywhere); the domain of labels that neither start nor end
+# with a hyphen, and a top-level domain of letters.
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}$"
 PERSON_NAME_PATTERN = rf"^[{HAN}]{{2,4}}$"
 
-# Common Chinese surnames (the few hundred that cover nearly all residents); characters that are far more often
-# ordinary words than surnames (和 时 国 海 ...) are left out, as are rare surnames.
-SURNAMES = frozenset(
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
-    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔"
-    "向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌"
-    "毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳穆农司卓古吉缪简车项连芦麦"
-    "褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂佟臧闵苟邬卞姬仇栾隋刁沙荣巫寇桑郎甄丛仲虞敖巩佘麻苑迟邝匡"
-    "鞠荆冀郁胥储栗燕楚鄢谌奚皮粟冼蔺楼闻厉仝郜阚帅屠朴廉禹祖漆卿狄宣晋扈晁芮阙浦伏鹿邸雍辜裘亓邰赫杭"
-    "况逯隆茹诸慕嵇湛戎茅揭尉斯檀衡尧"
-)
-COMPOUND_SURNAMES = frozenset(
-    {
-        "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯",
-        "轩辕", "令狐", "端木", "西门", "南宫", "独孤", "澹台", "百里", "呼延", "钟离", "闻人", "万俟", "申屠",
-    }
-)  # fmt: skip
-_SURNAME_SET = pa.array(sorted(SURNAMES))
+_SURNAME_SET = pa.array(sorted(SINGLE_SURNAMES))
 _COMPOUND_SURNAME_SET = pa.array(sorted(COMPOUND_SURNAMES))
 # Last characters that make a short text a place, an organisation or a thing rather than a given name.
 NOT_NAME_ENDINGS = frozenset("省市区县镇乡村路街巷号楼栋室局厅处科院所站队部司厂店馆场校类型费款证照表单")
@@ -73,7 +69,7 @@ NOT_ADDRESS_ENDINGS = "(?:公司|办事处|工作站|委员会|中心|医院|学
 PLATE_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _PLATE_LETTER = "A-HJ-NP-Z"  # no I, no O
 VEHICLE_PLATE_PATTERN = (
-    rf"^[{PLATE_PROVINCES}][{_PLATE_LETTER}][·\s]?"
+    rf"^[{PLATE_PROVINCES}][{_PLATE_LETTER}][-·•\s]?"
     rf"(?:[{_PLATE_LETTER}0-9]{{4}}[{_PLATE_LETTER}0-9挂学警港澳]"  # ordinary plates: 5 characters
     rf"|[DF][{_PLATE_LETTER}0-9][0-9]{{4}}|[0-9]{{5}}[DF])$"  # new-energy plates: 6
 )
@@ -186,12 +182,14 @@ def bank_card_valid(column: Column) -> pd.Series:
 
 
 def phone_valid(column: Column) -> pd.Series:
-    """Mainland mobile numbers, 1[3-9] and 9 digits, optionally after +86 or 86 (and with - or space groups)."""
+    """Mainland phone numbers (``PHONE_PATTERN``): mobiles, optionally after +86, 0086 or 86 and grouped by hyphens
+    or spaces, and landlines with their area code (0755-28123456, (010)62345678, +86 755 2812 3456)."""
     text = as_text(column)
     return _as_series(matches(text, PHONE_PATTERN), column)
 
 
 def email_valid(column: Column) -> pd.Series:
+    """E-mail addresses: ASCII letters, digits and ``._%+-`` at a domain name (``EMAIL_PATTERN``)."""
     text = as_text(column)
     return _as_series(matches(text, EMAIL_PATTERN), column)
 
@@ -224,6 +222,7 @@ def address_valid(column: Column) -> pd.Series:
 
 def vehicle_plate_valid(column: Column) -> pd.Series:
     """Motor vehicle plates (GA 36): a province abbreviation, a letter and 5 characters (粤B12345, 粤B1234学), or
-    6 for new-energy plates (粤BD12345, 粤B12345F); a · or space after the letter is accepted."""
+    6 for new-energy plates (粤BD12345, 粤B12345F); a hyphen, a dot or a space after the letter is accepted
+    (粤B-12345, 粤B·12345, 粤B 12345)."""
     text = as_text(column)
     return _as_series(matches(text, VEHICLE_PLATE_PATTERN), column)

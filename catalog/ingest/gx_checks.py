@@ -1,8 +1,9 @@
-"""Great Expectations custom expectations for Chinese identifiers (imported only where validation runs:
-``import great_expectations`` takes seconds, so DAG files never import this module).
+"""Great Expectations custom expectations for Chinese identifiers, phone numbers and e-mail addresses (imported
+only where validation runs: ``import great_expectations`` takes seconds, so DAG files never import this module).
 
-Defining the classes registers them with GX for the process. The check-character arithmetic itself lives in
-``catalog.classification.identifiers`` (free of GX), shared with the detection of sensitive fields.
+Defining the classes registers them with GX for the process. The rules themselves (shapes, check characters)
+live in ``catalog.classification.identifiers`` (free of GX), shared with the detection of sensitive fields: a
+type detection proposes for a field is one these expectations accept.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
-from catalog.classification.identifiers import resident_id_valid, uscc_valid
+from catalog.classification.identifiers import email_valid, phone_valid, resident_id_valid, uscc_valid
 
 __all__ = [
+    "ExpectColumnValuesToBeValidEmail",
+    "ExpectColumnValuesToBeValidPhone",
     "ExpectColumnValuesToBeValidResidentId",
     "ExpectColumnValuesToBeValidUscc",
+    "email_valid",
+    "phone_valid",
     "resident_id_valid",
     "uscc_valid",
 ]
@@ -51,4 +56,34 @@ class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
     """Expect column values to be unified social credit codes (GB 32100) with a valid check character."""
 
     map_metric = "column_values.cn_uscc_valid"
+    success_keys = ("mostly",)
+
+
+class ColumnValuesPhoneValid(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.cn_phone_valid"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        return phone_valid(column)
+
+
+class ExpectColumnValuesToBeValidPhone(ColumnMapExpectation):
+    """Expect column values to be mainland mobile or landline numbers, as detection recognises them."""
+
+    map_metric = "column_values.cn_phone_valid"
+    success_keys = ("mostly",)
+
+
+class ColumnValuesEmailValid(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.email_valid"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        return email_valid(column)
+
+
+class ExpectColumnValuesToBeValidEmail(ColumnMapExpectation):
+    """Expect column values to be e-mail addresses, as detection recognises them."""
+
+    map_metric = "column_values.email_valid"
     success_keys = ("mostly",)
