@@ -1,4 +1,4 @@
-"""The FastAPI application: ``uvicorn --factory api.app:create_app`` (settings from the environment)."""
+"""The FastAPI application, served by ``python -m api.serve`` (settings from the environment)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import docs, headers, logs, problems
 from api.deps import Platform
 from api.routers import audit, auth, data, items, notifications, policy, review, subscriptions
 from catalog.db import make_engine
+from catalog.ingest.manifest import follow_catalog
 from catalog.settings import Settings, get_settings
 
 MAX_BODY_BYTES = 1 << 20  # a catalog item declaration with hundreds of fields fits with room to spare
@@ -22,8 +23,10 @@ LARGER_BODIES = {review.DECISIONS_PATH: review.DECISIONS_MAX_BYTES}  # 20,000 fi
 
 
 class BodySizeLimit:
-    """Refuses request bodies over the cap (declared or streamed) with 413, before the endpoint reads them. A few
-    routes whose bodies are batches have a larger cap of their own (``per_path``)."""
+    """Refuses request bodies over the cap with 413, before the endpoint reads them: a declared length at once, a
+    streamed (chunked) body once it passes the cap; it is read whole, within the cap, before the app sees any of it
+    (a refusal raised while the endpoint reads would come out of FastAPI's body parsing as a 400). A few routes
+    whose bodies are batches have a larger cap of their own (``per_path``)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, per_path: dict[str, int] | None = None) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -33,23 +36,46 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_bytes = self.per_path.get(scope.get("path", ""), self.max_bytes)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            response = problems.problem(413, "request_too_large", _limit(max_bytes), scope.get("path", ""))
+        max_bytes = self.per_path.get(scope["path"], self.max_bytes)
+        request_headers = dict(scope["headers"])
+        declared = request_headers.get(b"content-length")
+        too_large = declared is not None and declared.isdigit() and int(declared) > max_bytes
+        if not too_large and b"transfer-encoding" in request_headers:  # the server holds a declared length to its word
+            body = await _read_within(receive, max_bytes)
+            if body is None:
+                too_large = True
+            else:
+                receive = _replaying(body, receive)
+        if too_large:
+            response = problems.problem(413, "request_too_large", _limit(max_bytes), scope["path"])
             await response(scope, receive, send)
             return
-        received = 0
+        await self.app(scope, receive, send)
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > max_bytes:
-                raise problems.ApiProblem(413, "request_too_large", _limit(max_bytes))
+
+async def _read_within(receive: Receive, max_bytes: int) -> Message | None:
+    """The whole body as one message, None as soon as it passes ``max_bytes`` (a disconnect comes as it came)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
             return message
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > max_bytes:
+            return None
+        if not message.get("more_body", False):
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        await self.app(scope, counting_receive, send)
+
+def _replaying(first: Message, receive: Receive) -> Receive:
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 def _limit(max_bytes: int) -> str:
@@ -58,7 +84,7 @@ def _limit(max_bytes: int) -> str:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}}
-    for status in (401, 403, 404, 422, 429)
+    for status in (401, 403, 404, 422, 429, 503)
 }
 
 
@@ -67,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.resolved_database_url)
+        engine = follow_catalog(make_engine(settings.resolved_database_url), settings.pipeline_manifest)
         app.state.platform = Platform(engine=engine, settings=settings)
         # Database work runs in worker threads; a few contend far less for the GIL than anyio's default 40
         # (measured: 424 requests/s with 4 threads per process, about 300 with 40).
@@ -82,8 +108,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
     )
+    logs.redact_access_log()
     problems.install(app)
+    if settings.serves_api_docs:
+        docs.install(app)
     app.include_router(auth.router)
     app.include_router(items.router)
     app.include_router(subscriptions.router)
@@ -93,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(policy.router)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(headers.SecurityHeaders, cacheable_prefix=docs.ASSETS_PATH)  # outermost: on a 413 too
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, Any]:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.problems import ApiProblem, forbidden, unauthenticated
+from api.limits import Limits, client_key
+from api.problems import forbidden, unauthenticated
+from catalog import logsafe
 from catalog.access.changes import ANNOUNCED
-from catalog.access.service import ANONYMOUS, Principal
+from catalog.access.service import ANONYMOUS, InvalidCredentials, Principal
 from catalog.audit import service as audit
 from catalog.classification.masking import pseudonym_key
 from catalog.delivery.access_cache import AccessCache
@@ -25,27 +27,7 @@ from catalog.settings import Settings
 
 MAX_ID = 2_147_483_647  # row ids are 32-bit integers; a larger number is a 422, never a database error
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
-
-
-class RateLimiter:
-    """A token bucket per principal (per client address when anonymous), in this process."""
-
-    def __init__(self, per_second: float, burst: int) -> None:
-        self._rate, self._burst = per_second, burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """0 if the request may go ahead, else the seconds until it may."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (float(self._burst), now))
-            tokens = min(float(self._burst), tokens + (now - last) * self._rate)
-            if tokens >= 1:
-                self._buckets[key] = (tokens - 1, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1 - tokens) / self._rate
+log = logsafe.logger(__name__)
 
 
 @dataclass
@@ -55,11 +37,14 @@ class Platform:
     engine: Engine
     settings: Settings
     access: AccessCache = field(init=False)
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(per_second=50, burst=100))
+    limits: Limits = field(init=False)
 
     def __post_init__(self) -> None:
         key = pseudonym_key(self.settings.secret_key.get_secret_value())
         self.access = AccessCache(self.settings.access_refresh_seconds, key)
+        self.limits = Limits(self.settings.rate_limit_storage)
+        if self.limits.in_process and self.settings.mode == "production":
+            log.warning("DATASHARE_RATE_LIMIT_STORAGE is memory://: with several API processes, each counts alone")
 
 
 async def get_platform(request: Request) -> Platform:
@@ -90,37 +75,89 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-async def get_principal(request: Request, session: SessionDep, platform: PlatformDep) -> Principal:
-    """Who is asking: from memory when it can be (no thread hand-off, no database), else looked up."""
-    credential = _bearer_credential(request)
+async def get_principal(
+    request: Request, session: SessionDep, platform: PlatformDep, credential: CredentialDep
+) -> Principal:
+    """Who is asking: from memory when it can be (no thread hand-off, no database), else looked up. Each bad
+    credential counts against the client's address, and a credential to look up is refused (429) before the
+    database is asked once the address sent too many; the anonymous are limited per address, the signed-in per
+    principal (api/limits.py)."""
     secret = platform.settings.secret_key.get_secret_value()
-    principal = platform.access.known_principal(credential, secret)
+    client = client_address(request)
+    try:
+        principal = platform.access.known_principal(credential, secret)
+    except InvalidCredentials:  # a bad signature or an expired token: nothing was looked up
+        await _counted(platform, platform.limits.credential_failed, client)
+        raise
     if principal is None:
-        principal = await run_in_threadpool(_look_up_principal, session, platform, credential, secret)
-    client = request.client.host if request.client else "unknown"
-    wait = platform.limiter.take(principal.subject if not principal.anonymous else f"anonymous@{client}")
-    if wait:
-        raise ApiProblem(429, "rate_limited", "too many requests; slow down", {"Retry-After": str(int(wait) + 1)})
+        principal = await run_in_threadpool(_look_up_principal, session, platform, credential, secret, client)
+    if principal.anonymous:
+        await _counted(platform, platform.limits.anonymous_request, client)
+    else:
+        platform.limits.principal_request(principal.subject)
     return principal
 
 
-def _bearer_credential(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
+def client_address(request: Request) -> str:
+    """What the caller is counted by: the connection's address (the proxy's X-Forwarded-For, with
+    ``--proxy-headers``), an IPv6 one by its /64."""
+    return client_key(request.client.host if request.client else None)
+
+
+async def _counted(platform: Platform, count: Callable[[str], None], client: str) -> None:
+    """Count in the shared store: directly when it is in this process, else in a worker thread (a Redis round
+    trip must not hold the event loop)."""
+    if platform.limits.in_process:
+        count(client)
+    else:
+        await run_in_threadpool(count, client)
+
+
+BEARER = HTTPBearer(
+    scheme_name="bearer", auto_error=False,
+    description="An access token from POST /auth/login, or a department's machine token (dst_…).",
+)  # fmt: skip
+
+
+async def _bearer_credential(
+    request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+) -> str | None:
+    """The caller's token, None for the anonymous. Through ``BEARER``, every operation that identifies its caller
+    declares the scheme in the OpenAPI document; an Authorization header of another form is a 401, not anonymous.
+    Async: a plain function would cost every request a hand-off to a worker thread."""
+    if bearer is not None:
+        return bearer.credentials
+    if request.headers.get("authorization") is not None:
         raise unauthenticated("send the access token or machine token as 'Authorization: Bearer <token>'")
-    return credential.strip()
+    return None
 
 
-def _look_up_principal(session: Session, platform: Platform, credential: str | None, secret: str) -> Principal:
-    platform.access.refresh(session)
-    principal = ANONYMOUS if credential is None else platform.access.principal(session, credential, secret)
-    # It only read: its connection goes back to the pool now. A request must never hold a connection while it
-    # waits for a worker thread, or requests holding connections and threads waiting for them deadlock.
+CredentialDep = Annotated[str | None, Depends(_bearer_credential)]
+
+
+def _look_up_principal(
+    session: Session, platform: Platform, credential: str | None, secret: str, client: str
+) -> Principal:
+    # It only reads: its connection goes back to the pool before it returns, refused or not. A request must never
+    # hold a connection while it waits for a worker thread, or requests holding connections and threads waiting for
+    # them deadlock.
+    try:
+        platform.access.refresh(session)
+        principal = ANONYMOUS if credential is None else _holder(session, platform, credential, secret, client)
+    except BaseException:
+        session.rollback()
+        raise
     session.commit()
     return principal
+
+
+def _holder(session: Session, platform: Platform, credential: str, secret: str, client: str) -> Principal:
+    limits = platform.limits
+    try:
+        return platform.access.principal(session, credential, secret, partial(limits.before_credential_look_up, client))
+    except InvalidCredentials:
+        limits.credential_failed(client)
+        raise
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

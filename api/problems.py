@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import headers
 from catalog.access.service import InvalidCredentials
 from catalog.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 
@@ -50,6 +51,7 @@ TITLES = {
     422: "Invalid request",
     429: "Too many requests",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 
@@ -97,4 +99,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        return problem(500, "internal_error", "the request failed; it has been logged", request.url.path)
+        # Answered outside the middleware (Starlette's outermost error handler), so it adds their headers itself.
+        response = problem(500, "internal_error", "the request failed; it has been logged", request.url.path)
+        response.headers.update(headers.as_dict())
+        return response

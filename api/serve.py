@@ -4,7 +4,8 @@ Each worker process listens on the same port through a socket of its own (``SO_R
 spreads new connections over those sockets. With one shared socket (``uvicorn --workers``), whichever process
 wakes first accepts a whole burst of connections: 32 keep-alive clients were measured all on one of three
 workers, the other two idle. One worker runs uvicorn in this process. The parent stops every worker when it is
-told to stop (SIGTERM, SIGINT) or when one of them dies; the service manager restarts the whole.
+told to stop (SIGTERM, SIGINT) or when one of them dies; the service manager restarts the whole. Responses name
+no server software; the access log is the app's own redacted one (api/logs.py).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def serve(options: argparse.Namespace) -> None:
     """One worker: uvicorn on a socket of its own."""
     config = uvicorn.Config(
         APP, factory=True, proxy_headers=options.proxy_headers, log_level=options.log_level, host=options.host,
-        port=options.port,
+        port=options.port, server_header=False,  # no `server: uvicorn`: the software is nobody's business
     )  # fmt: skip
     uvicorn.Server(config).run(sockets=[listening_socket(options.host, options.port)])
 

@@ -11,7 +11,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -23,16 +23,18 @@ from rich.table import Table
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
+from catalog import demo as demo_files
 from catalog.access import policy
-from catalog.access.demo import seed_demo_principals
+from catalog.access.demo import SEEDED_BY, seed_demo_principals
 from catalog.access.service import Principal, acting_user
 from catalog.classification import reports, review
 from catalog.classification.types import SemanticType
 from catalog.db import make_engine, session_scope
 from catalog.declarations import service as declarations
+from catalog.declarations.schemas import CatalogFile
 from catalog.departments.models import Department
 from catalog.errors import DomainError
-from catalog.ingest.manifest import build_manifest, write_manifest
+from catalog.ingest.manifest import follow_catalog, rewrite_after_commit
 from catalog.items import repository as items_repository
 from catalog.items import service as items
 from catalog.items.errors import ItemNotFound
@@ -61,7 +63,7 @@ app.add_typer(review_app, name="review")
 out = Console(soft_wrap=True, markup=False, highlight=False, width=None if sys.stdout.isatty() else 160)
 # Catalog text is data, never Rich markup.
 err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
-DEMO_CATALOG = Path(__file__).parent / "demo" / "catalog.yaml"
+DEMO_CATALOG = demo_files.CATALOG
 DEMO_OFFICER = "officer"  # the demo's data officer (catalog.access.demo), who imports the demo catalog
 
 Actor = Annotated[str, typer.Option(help="Who is acting, recorded in the item history.")]
@@ -73,16 +75,12 @@ def default_actor() -> str:
 
 
 def _engine(require_schema: bool = True) -> Engine:
-    engine = make_engine(get_settings().resolved_database_url)
+    settings = get_settings()
+    engine = follow_catalog(make_engine(settings.resolved_database_url), settings.pipeline_manifest)
     if require_schema and not inspect(engine).has_table("alembic_version"):
         err.print("The database has no schema yet: run `datashare db upgrade` first.", style="red")
         raise typer.Exit(2)
     return engine
-
-
-def refresh_pipelines(session: Session) -> None:
-    """Rewrite the pipeline manifest the DAG file reads (the catalog may have changed)."""
-    write_manifest(get_settings().resolved_data_dir, build_manifest(session))
 
 
 @contextmanager
@@ -125,7 +123,7 @@ def catalog_import(file: Path, actor: Actor = "", officer: Officer = None) -> No
             report = declarations.import_catalog_file(session, file, principal, by_officer=True)
         else:
             report = declarations.import_catalog_file(session, file, actor or default_actor())
-        refresh_pipelines(session)
+        rewrite_after_commit(session)  # written whole even when nothing changed: an import sets a platform up
     out.print(
         f"Imported {file}: {report.items.created} items created, {report.items.updated} updated, "
         f"{report.items.unchanged} unchanged; {report.departments_changed} departments changed"
@@ -274,7 +272,6 @@ def _lifecycle(target: ItemStatus, help_text: str) -> Callable[..., None]:
     def command(code: str, actor: Actor = "") -> None:
         with unit_of_work() as session:
             item = items.transition(session, code, target, actor or default_actor())
-            refresh_pipelines(session)
         out.print(f"{item.code} is now {item.status.value}.")
 
     command.__doc__ = help_text
@@ -287,7 +284,13 @@ catalog_app.command("withdraw")(_lifecycle(ItemStatus.DRAFT, "Send an item in re
 catalog_app.command("retire")(_lifecycle(ItemStatus.RETIRED, "Retire a published item."))
 
 
-@app.command("ingest")
+INGEST_EXIT_CODES = """Exit codes: 0 published, or the export was ingested before and settled (published, released,
+discarded); 1 refused, nothing done (unknown item, not published, another run of the item going); 3 the export
+is in quarantine (now, or since an earlier run) until an operator releases or discards it; 4 failed unexpectedly
+(database, disk, a bug): logged with its traceback and recorded as a failed run, so running it again retries it."""
+
+
+@app.command("ingest", epilog=INGEST_EXIT_CODES)
 def ingest(
     item_code: str,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
@@ -295,42 +298,59 @@ def ingest(
     trigger: Annotated[str, typer.Option(help="Who or what runs it, recorded with the batch.")] = "",
 ) -> None:
     """Run the ingestion path once for one export: publish a new version or quarantine the batch."""
-    from catalog.ingest.service import ingest_export  # imports pandas; Great Expectations when validating
+    from catalog.ingest.service import run_ingest  # imports pandas; Great Expectations when validating
 
-    with unit_of_work() as session:
-        outcome = ingest_export(
-            session, item_code, file.read_bytes(), file.name,
-            raw_dir=get_settings().resolved_data_dir / "raw", trigger=trigger or default_actor(),
+    data_dir = get_settings().resolved_data_dir
+    with _ingestion(item_code) as engine:
+        outcome = run_ingest(
+            engine, item_code, file.read_bytes(), file.name, raw_dir=data_dir / "raw",
+            reports_dir=data_dir / "reports", trigger=trigger or default_actor(),
+            stale_after=timedelta(hours=get_settings().ingest_run_timeout_hours),
         )  # fmt: skip
     _report_outcome(item_code, outcome, as_json)
 
 
-@app.command("pull")
+@app.command("pull", epilog=INGEST_EXIT_CODES)
 def pull(item_code: str, as_json: AsJson = False) -> None:
     """Pull an item's newest export from its source system and ingest it (what its DAG runs)."""
     from catalog.ingest.runner import pull_and_ingest
 
-    settings = get_settings()
-    engine = _engine()
-    try:
-        outcome = pull_and_ingest(engine, settings, item_code, trigger=default_actor())
-    except DomainError as error:
-        err.print(error.message, style="red")
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
+    with _ingestion(item_code) as engine:
+        outcome = pull_and_ingest(engine, get_settings(), item_code, trigger=default_actor())
     if outcome is None:
         out.print(f"{item_code}: no export in the drop folder.")
     else:
         _report_outcome(item_code, outcome, as_json)
 
 
+@contextmanager
+def _ingestion(item_code: str) -> Iterator[Engine]:
+    """An ingestion run's edge: a refusal exits 1 with its message, an unexpected error (already logged with its
+    traceback by the service) exits 4."""
+    engine = _engine()
+    try:
+        yield engine
+    except DomainError as error:
+        err.print(error.message, style="red")
+        raise typer.Exit(1) from None
+    except Exception as error:
+        err.print(f"{item_code}: the ingestion failed ({type(error).__name__}); the run is recorded as failed and the "
+                  "current version is unchanged. Run it again once the cause is fixed.", style="red")  # fmt: skip
+        raise typer.Exit(4) from None
+    finally:
+        engine.dispose()
+
+
 def _report_outcome(item_code: str, outcome: IngestOutcome, as_json: bool) -> None:
-    """The same report for `ingest` and `pull`; a quarantine exits 3."""
+    """The same report for `ingest` and `pull`; an export in quarantine exits 3."""
     if as_json:
         typer.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
     elif outcome.outcome == "published":
         out.print(f"{item_code}: published version {outcome.version} with {outcome.rows_accepted} rows.")
+    elif outcome.awaits_operator and outcome.outcome == "duplicate":
+        out.print(f"{item_code}: this export (sha256 {outcome.sha256[:12]}…) was quarantined as batch "
+                  f"{outcome.batch_id} and awaits an operator: `datashare quarantine release {outcome.batch_id} "
+                  f"--reason …` or `datashare quarantine discard {outcome.batch_id} --reason …`.")  # fmt: skip
     elif outcome.outcome == "duplicate":
         out.print(f"{item_code}: this export (sha256 {outcome.sha256[:12]}…) was ingested before; nothing changed.")
     else:
@@ -338,7 +358,7 @@ def _report_outcome(item_code: str, outcome: IngestOutcome, as_json: bool) -> No
     if not as_json:
         for reason in outcome.reasons:
             out.print(f"  - {reason}")
-    if outcome.outcome == "quarantined":
+    if outcome.awaits_operator:
         raise typer.Exit(3)
 
 
@@ -365,25 +385,63 @@ def runs(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
     as_json: AsJson = False,
 ) -> None:
-    """Ingestion run records (of one item, or all): outcome, trigger, time, rows, version, reasons."""
-    from catalog.ingest.service import run_records
+    """Ingestion run records (of one item, or all): outcome, export file, trigger, time, rows, version, reasons.
 
+    Rows not published are those that failed a rule and those refused with their (quarantined) batch. A run whose
+    process is gone is shown (and recorded) as interrupted."""
+    from catalog.ingest.runs import run_records, settle_dead_runs
+
+    with unit_of_work() as session:
+        settle_dead_runs(session, stale_after=timedelta(hours=get_settings().ingest_run_timeout_hours))
     with unit_of_work() as session:
         records = run_records(session, item_code, limit=limit)
     if as_json:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
-    table = Table("batch", "item", "outcome", "started", "seconds", "read", "accepted", "rejected", "version", "by")
+    table = Table("batch", "item", "outcome", "started", "seconds", "read", "accepted", "failed rules",
+                  "refused with batch", "version", "by")  # fmt: skip
     for record in records:
+        seconds, failed, refused = record["seconds"], record["rows_failed_rules"], record["rows_refused_with_batch"]
         table.add_row(
             str(record["batch"]), record["item"], record["outcome"], record["started_at"][:19],
-            f"{record['seconds']:.1f}", str(record["rows_read"]), str(record["rows_accepted"]),
-            str(record["rows_rejected"]), str(record["version"] or ""), record["trigger"],
+            "" if seconds is None else f"{seconds:.1f}", str(record["rows_read"]), str(record["rows_accepted"]),
+            "" if failed is None else str(failed), "" if refused is None else str(refused),
+            str(record["version"] or ""), record["trigger"],
         )  # fmt: skip
     out.print(table)
     for record in records:
+        where = f" on {record['host']} (pid {record['pid']})" if record["host"] else ""
+        out.print(f"batch {record['batch']}: file {record['file_name']}{where}")
         for reason in record["reasons"]:
             out.print(f"batch {record['batch']}: {reason}")
+
+
+@app.command("quality-report")
+def quality_report(
+    batch_id: int,
+    rows: Annotated[bool, typer.Option("--rows", help="Every failing row as CSV (row,field,rule).")] = False,
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
+) -> None:
+    """A batch's quality report: each check's outcome, counts, first failing rows and masked examples (JSON); with
+    --rows every failing row of every check, however many (no values)."""
+    from catalog.ingest.failing_rows import read_failing_rows
+    from catalog.ingest.models import IngestBatch
+    from catalog.ingest.service import BatchNotFound
+
+    with unit_of_work() as session:
+        batch = session.get(IngestBatch, batch_id)
+        if batch is None:
+            raise BatchNotFound(f"ingest batch {batch_id} does not exist")
+        summary = json.dumps(batch.report, ensure_ascii=False, indent=2).encode() + b"\n"
+        blocks = read_failing_rows(batch.failing_rows_path, batch.failing_rows_sha256) if rows else iter([summary])
+    if output is None:
+        for block in blocks:
+            typer.echo(block, nl=False)
+        return
+    with output.open("wb") as target:
+        for block in blocks:
+            target.write(block)
+    err.print(f"Wrote the {'failing rows' if rows else 'quality report'} of batch {batch_id} to {output}.")
 
 
 Reason = Annotated[str, typer.Option("--reason", help="Why: recorded with the decision.")]
@@ -644,7 +702,7 @@ def review_report(
         err.print(f"Wrote {len(rows)} row(s) of report {name} to {output}.")
 
 
-SAMPLES = Path(__file__).parent / "demo" / "samples"  # synthetic exports of the demo departments' systems
+SAMPLES = demo_files.SAMPLES  # synthetic exports of the demo departments' systems (python -m catalog.demo.generate)
 
 
 @app.command("demo")
@@ -652,30 +710,40 @@ def demo(
     samples: Annotated[Path, typer.Option(help="Sample exports to put into the demo drop folders.")] = SAMPLES,
     catalog: Annotated[Path, typer.Option(help="The catalog file; the demo's data officer imports it.")] = DEMO_CATALOG,
 ) -> None:
-    """Set up the embedded default: schema, demo catalog, sample exports in their drop folders."""
+    """Set up the embedded default: schema, demo catalog, principals, sample exports in their drop folders. Run
+    again, it only creates what is missing: whatever is there already (a department an admin changed, a field an
+    officer decided, a token, a file in a drop folder) stays as it is."""
     settings = get_settings()
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     db_upgrade()
     declared = declarations.read_catalog_file(catalog)
     with unit_of_work() as session:  # the departments first: the demo's people belong to them
-        declarations.import_catalog(session, declared.model_copy(update={"items": []}), "demo")
+        _import_missing(session, declared.model_copy(update={"items": []}), SEEDED_BY)
         credentials = seed_demo_principals(session, settings.resolved_data_dir)
-        # Items already there are left as they are (an officer may have raised a field since: the file must not
-        # come back as a steward's change).
-        stored = set(items_repository.statuses_by_code(session, [item.code for item in declared.items]))
-        new = [item for item in declared.items if item.code not in stored]
-        principal = _principal(session, DEMO_OFFICER, "decide")
-        report = declarations.import_catalog(session, declared.model_copy(update={"items": new}), principal,
-                                             by_officer=True)  # fmt: skip
-        refresh_pipelines(session)
-    out.print(f"Imported {catalog}: {report.items.created} items created by the demo's data officer "
-              f"({DEMO_OFFICER}); {len(declared.items) - len(new)} already there.")  # fmt: skip
+        new = _import_missing(session, declared.model_copy(update={"departments": []}),
+                              _principal(session, DEMO_OFFICER, "decide"))  # fmt: skip
+        rewrite_after_commit(session)  # written whole even when nothing changed
+    out.print(f"Imported {catalog}: {new} items created by the demo's data officer ({DEMO_OFFICER}); "
+              f"{len(declared.items) - new} already there.")  # fmt: skip
     with unit_of_work() as session:
         copied = _fill_drop_folders(session, samples, settings.resolved_data_dir)
         _print_page(items.search(session, SearchQuery(page_size=100)))
     out.print(f"Sample exports placed in drop folders: {copied}.")
     out.print(f"Demo users' passwords and the departments' machine tokens: {credentials}")
     out.print(f"Data folder: {settings.resolved_data_dir}. Try: datashare catalog search 人口")
+
+
+def _import_missing(session: Session, declared: CatalogFile, actor: Principal | str) -> int:
+    """Import the departments and items of ``declared`` the database does not have; returns how many items. Those
+    it has are left alone: an import would bring the file back over later decisions as a change."""
+    have_departments = set(session.scalars(select(Department.code)))
+    have_items = set(items_repository.statuses_by_code(session, [item.code for item in declared.items]))
+    missing = declared.model_copy(update={
+        "departments": [department for department in declared.departments if department.code not in have_departments],
+        "items": [item for item in declared.items if item.code not in have_items],
+    })  # fmt: skip
+    declarations.import_catalog(session, missing, actor, by_officer=isinstance(actor, Principal))
+    return len(missing.items)
 
 
 def _fill_drop_folders(session: Session, samples: Path, data_dir: Path) -> int:

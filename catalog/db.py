@@ -55,7 +55,10 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine whose errors never render the statement's parameters (exports' values, personal data) into their
+    message, and so into tracebacks and logs."""
     url = normalize_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
     database = make_url(url).database

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_ONLY_SECRET = "local-development-only-secret"
+MIN_SECRET_BYTES = 32  # HS256 signs the access tokens: a shorter key is open to guessing offline
 
 
 class Settings(BaseSettings):
@@ -40,16 +42,47 @@ class Settings(BaseSettings):
     # below its watermark before it leaves them to the next run.
     audit_block_size: int = Field(default=10_000, ge=1, le=1_000_000)
     audit_seal_wait_seconds: float = Field(default=10.0, ge=0)
+    # The API's interactive docs (/docs, /redoc); unset, they are served in local mode only. /openapi.json stays.
+    api_docs: bool | None = None
+    # An ingestion run recorded as running for longer than this is taken as interrupted (its process on another host
+    # cannot be asked); on the same host a run is interrupted as soon as its process is gone.
+    ingest_run_timeout_hours: float = Field(default=6.0, gt=0)
+
+    # File sources (catalog/ingest/source_safety.py) are read only inside the drop area (default <data dir>/drop).
+    # HTTP sources may not reach loopback, link-local, cloud-metadata or unspecified addresses unless their host (as
+    # written in the location, or an address) is allowed here: DATASHARE_SOURCE_ALLOWED_HOSTS='["10.0.0.5"]'.
+    drop_dir: Path | None = None
+    source_allowed_hosts: list[str] = Field(default_factory=list)
+
+    # Where the API's abuse limits count (api/limits.py): memory:// in this process only (one API process);
+    # redis://host:6379/1 to share them between API processes.
+    rate_limit_storage: str = "memory://"
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> Settings:
-        if self.mode != "local" and self.secret_key.get_secret_value() == LOCAL_ONLY_SECRET:
+        secret = self.secret_key.get_secret_value()
+        if self.mode != "local" and secret.strip() == LOCAL_ONLY_SECRET:
             raise ValueError("DATASHARE_SECRET_KEY must be set when DATASHARE_MODE is not 'local'")
+        if self.mode != "local" and len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"DATASHARE_SECRET_KEY must have at least {MIN_SECRET_BYTES} bytes outside local mode")
         return self
+
+    @property
+    def serves_api_docs(self) -> bool:
+        return self.mode == "local" if self.api_docs is None else self.api_docs
 
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_drop_dir(self) -> Path:
+        return (self.drop_dir or self.resolved_data_dir / "drop").expanduser().resolve()
+
+    @property
+    def pipeline_manifest(self) -> Path:
+        """What the DAG file reads (catalog/ingest/manifest.py writes it)."""
+        return self.resolved_data_dir / "pipelines.json"
 
     @property
     def resolved_audit_signing_key_file(self) -> Path:
@@ -68,4 +101,5 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """From the environment and the env file: DATASHARE_ENV_FILE, else .env in the working directory."""
+    return Settings(_env_file=os.environ.get("DATASHARE_ENV_FILE", ".env"))  # type: ignore[call-arg]

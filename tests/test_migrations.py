@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from alembic import command
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from catalog.classification.models import ClassificationLevel, SemanticTypeRule
 from catalog.db import make_engine, session_scope
@@ -41,4 +42,34 @@ def test_downgrade_to_base_and_upgrade_again(backend: str, database_factory: Any
     assert not TABLES & set(inspect(engine).get_table_names())
     upgrade(engine)
     assert set(inspect(engine).get_table_names()) >= TABLES
+    engine.dispose()
+
+
+def test_0009_downgrades_keeping_finished_batches_and_upgrades_them_again(
+    backend: str, database_factory: Any, samples_dir: Path, tmp_path: Path
+) -> None:
+    from catalog.ingest.models import IngestBatch
+    from catalog.ingest.service import ingest_export
+    from tests.catalog.helpers import import_demo
+
+    url = database_factory(backend)
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        import_demo(session)
+        data = (samples_dir / "psga_population_20261121.csv").read_bytes()
+        ingest_export(session, "PSGA-RK-0001", data, "p.csv", raw_dir=tmp_path / "raw", trigger="test")
+        running = session.scalars(select(IngestBatch)).one()
+        session.add(IngestBatch(item_id=running.item_id, raw_export_id=running.raw_export_id, outcome="running",
+                                trigger="test", started_at=running.started_at, reasons=[], report={}))  # fmt: skip
+
+    command.downgrade(alembic_config(url), "0008")
+    columns = {column["name"]: column for column in inspect(engine).get_columns("ingest_batch")}
+    assert "host" not in columns and not columns["finished_at"]["nullable"]
+    with engine.connect() as connection:  # the unfinished run has no place in the older schema
+        assert connection.execute(text("SELECT outcome FROM ingest_batch")).scalars().all() == ["published"]
+
+    command.upgrade(alembic_config(url), "0009")
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT outcome, host, rows_failed_rules FROM ingest_batch")).all()
+    assert [tuple(row) for row in kept] == [("published", None, None)]  # not known for batches recorded before
     engine.dispose()

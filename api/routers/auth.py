@@ -1,15 +1,18 @@
 """Signing in, and machine tokens for a department's systems (the service audits a token's creation and revocation
-as the caller, in the request's transaction)."""
+as the caller, in the request's transaction). A sign-in counts as an anonymous request of its client; failed ones
+lock the user name and the client address out for a while (api/limits.py), checked before any password is."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from api.deps import GuardDep, Id, PlatformDep, SessionDep
+from api.deps import GuardDep, Id, PlatformDep, SessionDep, client_address
+from api.problems import ApiProblem
 from catalog.access import service
 from catalog.access.models import MachineToken
 from catalog.audit import service as audit
@@ -50,16 +53,33 @@ class TokenCreated(TokenRead):
 
 
 @router.post("/auth/login", response_model=AccessToken)
-def login(body: LoginRequest, session: SessionDep, platform: PlatformDep) -> AccessToken:
+def login(body: LoginRequest, request: Request, session: SessionDep, platform: PlatformDep) -> AccessToken:
+    client, limits = client_address(request), platform.limits
+    limits.anonymous_request(client)
+    wait = limits.login_lockout(body.username, client)
+    if wait:
+        _refused(session, body.username, reason="throttled")
+        raise _throttled(wait)
     try:
         principal = service.authenticate(session, body.username, body.password)
     except service.InvalidCredentials:
-        audit.record(session, f"user:{body.username}", None, "login", "denied")
-        session.commit()  # the refusal stays on record; the error then rolls back nothing else
+        limits.login_failed(body.username, client)
+        _refused(session, body.username)
         raise
+    limits.login_succeeded(body.username)
     audit.record(session, principal.subject, principal.department, "login", "done")
     token, lifetime = service.issue_access_token(principal, platform.settings.secret_key.get_secret_value())
     return AccessToken(access_token=token, expires_in=lifetime, department=principal.department)
+
+
+def _throttled(wait: int) -> ApiProblem:
+    detail = "too many failed sign-ins as this user or from this address; the right password is refused too"
+    return ApiProblem(429, "login_throttled", f"{detail}; try again in {wait} s", {"Retry-After": str(wait)})
+
+
+def _refused(session: Session, username: str, **detail: str) -> None:
+    audit.record(session, f"user:{username}", None, "login", "denied", **detail)
+    session.commit()  # the refusal stays on record; the error then rolls back nothing else
 
 
 @router.post("/departments/{department}/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)

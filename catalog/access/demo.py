@@ -29,26 +29,41 @@ BUREAU = "zsj"  # the district's data bureau (政务服务和数据管理局): w
 
 
 def seed_demo_principals(session: Session, data_dir: Path) -> Path:
-    """Create the demo principals once; later runs keep them (and the file) as they are."""
+    """Create the demo principals that are missing: all of them at first, later those of a department added to the
+    demo since. Those already there, and their secrets in the file, are kept as they are."""
     path = data_dir / CREDENTIALS_FILE
-    if path.exists() and session.scalar(select(UserAccount.id).limit(1)) is not None:
-        return path
     departments = list(session.scalars(select(Department.code).order_by(Department.code)))
-    credentials: dict[str, Any] = {"users": {}, "tokens": {}}
+    existing = set(session.scalars(select(UserAccount.username)))
+    credentials = _read_credentials(path if existing else None)  # a fresh database: the file's secrets are void
+    created = False
+    for username, display_name, role, department in _people(departments):
+        if username not in existing:
+            password = secrets.token_urlsafe(12)
+            service.create_user(session, department, username, display_name, password, [role], created_by=SEEDED_BY)
+            credentials["users"][username] = {"password": password, "department": department, "role": role}
+            created = True
+    for code in departments:
+        if code not in credentials["tokens"]:
+            _, credentials["tokens"][code] = service.create_machine_token(session, code, f"{code} demo system",
+                                                                          TOKEN_DAYS, SEEDED_BY)  # fmt: skip
+            created = True
+    if created or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(credentials, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.chmod(path, 0o600)
+    return path
+
+
+def _people(departments: list[str]) -> list[tuple[str, str, str, str]]:
+    """(username, display name, role, department) of every demo person."""
     people = [(f"{code}-steward", f"{code} 数据管理员", "steward", code) for code in departments]
     people += [(f"{code}-user", f"{code} 业务用户", "user", code) for code in departments]
     home = BUREAU if BUREAU in departments else departments[0]
-    people += [(name, display, role, home) for name, display, role in GLOBAL_PEOPLE]
-    for username, display_name, role, department in people:
-        if session.scalar(select(UserAccount.id).where(UserAccount.username == username)) is not None:
-            continue
-        password = secrets.token_urlsafe(12)
-        service.create_user(session, department, username, display_name, password, [role], created_by=SEEDED_BY)
-        credentials["users"][username] = {"password": password, "department": department, "role": role}
-    for code in departments:
-        _, secret = service.create_machine_token(session, code, f"{code} demo system", TOKEN_DAYS, SEEDED_BY)
-        credentials["tokens"][code] = secret
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(credentials, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.chmod(path, 0o600)
-    return path
+    return people + [(name, display, role, home) for name, display, role in GLOBAL_PEOPLE]
+
+
+def _read_credentials(path: Path | None) -> dict[str, Any]:
+    credentials: dict[str, Any] = {}
+    if path is not None and path.exists():
+        credentials = json.loads(path.read_text(encoding="utf-8"))
+    return {"users": credentials.get("users", {}), "tokens": credentials.get("tokens", {})}

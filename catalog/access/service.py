@@ -29,6 +29,7 @@ from catalog.errors import Conflict, DomainError, Forbidden, NotFound
 ACCESS_TOKEN_MINUTES = 30
 TOKEN_PREFIX = "dst_"  # machine tokens start with it, so a leaked one is easy to recognise in logs and scanners
 MAX_TOKEN_DAYS = 366
+MIN_PASSWORD_LENGTH = 12
 ALGORITHM = "HS256"
 _passwords = PasswordHash.recommended()  # argon2id
 _UNKNOWN_USER_HASH = _passwords.hash("no such user: the same work as a wrong password")
@@ -36,6 +37,10 @@ _UNKNOWN_USER_HASH = _passwords.hash("no such user: the same work as a wrong pas
 
 class InvalidCredentials(DomainError):
     code = "invalid_credentials"
+
+
+class WeakPassword(DomainError):
+    code = "weak_password"
 
 
 class UnknownDepartment(NotFound):
@@ -83,8 +88,8 @@ def create_user(
 ) -> UserAccount:
     if session.scalar(select(UserAccount.id).where(UserAccount.username == username)) is not None:
         raise UserExists(f"user {username} exists")
-    if len(password) < 12:
-        raise InvalidCredentials("a password has at least 12 characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
     user = UserAccount(
         department_id=department_id(session, department),
         username=username,
@@ -102,7 +107,8 @@ def create_user(
 
 
 def authenticate(session: Session, username: str, password: str) -> Principal:
-    """The user's principal if the password is right; the same error (and about the same time) otherwise."""
+    """The user's principal if the password is right; the same error (and about the same time) otherwise. A stored
+    hash made with other parameters than today's is replaced in the caller's transaction."""
     row = session.execute(
         select(UserAccount, Department.code)
         .join(Department, UserAccount.department_id == Department.id)
@@ -112,8 +118,11 @@ def authenticate(session: Session, username: str, password: str) -> Principal:
         _passwords.verify(password, _UNKNOWN_USER_HASH)
         raise InvalidCredentials("unknown user or wrong password")
     user, department = row
-    if not _passwords.verify(password, user.password_hash) or not user.active:
+    valid, upgraded = _passwords.verify_and_update(password, user.password_hash)
+    if not valid or not user.active:
         raise InvalidCredentials("unknown user or wrong password")
+    if upgraded is not None:
+        user.password_hash = upgraded
     return Principal(f"user:{user.username}", department)
 
 

@@ -28,6 +28,7 @@ from catalog.departments.repository import (
     to_declaration,
 )
 from catalog.departments.schemas import DepartmentDeclaration
+from catalog.ingest.manifest import rewrite_after_commit
 from catalog.items import repository as items_repository
 from catalog.items.errors import DeclarationProblem, InvalidDeclaration
 from catalog.items.schemas import ItemDeclaration
@@ -238,6 +239,8 @@ def _write(session: Session, catalog: CatalogFile, actor: Actor, by_officer: boo
     principal = as_principal(actor)
     scheme_changed = catalog.classification is not None and save_scheme(session, catalog.classification)
     departments_changed = sum(save_department(session, department) for department in catalog.departments)
+    if departments_changed:  # a source system's access or format, as the pipeline manifest carries them
+        rewrite_after_commit(session)
     items = write_checked_items(session, catalog.items, principal, by_officer=by_officer)
     if items.created + items.updated >= BULK_CHANGE:
         items_repository.refresh_statistics(session)

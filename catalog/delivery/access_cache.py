@@ -5,14 +5,16 @@ current version and active subscriptions: all read from memory, so a decision co
 What is remembered is kept true by the change log (``catalog.access.changes``): at most every
 ``refresh_seconds`` the process polls it and forgets the items and principals that changed, and reloads the
 policy when it moved. A commit in this process that announced changes makes the next request poll at once.
-A subscription's end is checked against the clock on every decision, so expiry needs no poll.
+A subscription's end is checked against the clock on every decision, so expiry needs no poll. A principal read
+from the database (new to this process: a token made a moment ago, here or in another process) brings the policy
+up to date first, so that the roles it was given with it hold on its first request.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -163,23 +165,30 @@ class AccessCache:
         principal = decode_access_token(credential, secret)
         return principal if principal.subject in self._active_users else None
 
-    def principal(self, session: Session, credential: str, secret: str) -> Principal:
-        """Who a bearer credential (an access token or a machine token) belongs to; InvalidCredentials if no one."""
+    def principal(
+        self, session: Session, credential: str, secret: str, before_look_up: Callable[[], None] = lambda: None
+    ) -> Principal:
+        """Who a bearer credential (an access token or a machine token) belongs to; InvalidCredentials if no one.
+        ``before_look_up`` runs just before the database is asked (it may refuse by raising)."""
         if is_machine_token(credential):
-            return self._machine_token_principal(session, token_digest(credential))
+            return self._machine_token_principal(session, token_digest(credential), before_look_up)
         principal = decode_access_token(credential, secret)
         if principal.subject not in self._active_users:
+            before_look_up()
             generation = self._generation
             if not user_is_active(session, principal.subject):
                 raise InvalidCredentials("the access token's user is no longer active")
+            self.enforcer.refresh(session)
             self._keep(session, generation, lambda: self._active_users.add(principal.subject))
         return principal
 
-    def _machine_token_principal(self, session: Session, digest: str) -> Principal:
+    def _machine_token_principal(self, session: Session, digest: str, before_look_up: Callable[[], None]) -> Principal:
         known = self._tokens.get(digest)
         if known is None:
+            before_look_up()
             generation = self._generation
             known = machine_token_holder(session, digest)
+            self.enforcer.refresh(session)
             self._keep(session, generation, lambda: self._tokens.__setitem__(digest, known))
         principal, expires_at = known
         if expires_at <= utcnow():

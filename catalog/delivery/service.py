@@ -545,5 +545,6 @@ def _typed(field: ShownField, text: str) -> Any:
                 raise ValueError(text)
             return text.lower() in TRUE_WORDS
     except (ValueError, InvalidOperation):
-        raise InvalidFilter(f"{field.name}: {text!r} is not a {field.data_type.value}") from None
+        # The value itself is never repeated: problem bodies end up in proxies' and clients' logs.
+        raise InvalidFilter(f"{field.name}: the value given is not a {field.data_type.value}") from None
     return text

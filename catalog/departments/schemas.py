@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -74,7 +75,7 @@ class SourceSystemDeclaration(BaseModel):
             raise ValueError(f"file_pattern {self.file_pattern!r} names files, not folders: no / or \\")
         if self.file_pattern is not None and self.access is not SourceAccess.FILE_DROP:
             raise ValueError(f"a file_pattern only applies to file_drop source systems, not {access}")
-        if not LOCATION_RULES[self.access].match(self.location) or ".." in self.location.split("/"):
+        if not LOCATION_RULES[self.access].match(self.location) or ".." in unquote(self.location).split("/"):
             raise ValueError(f"location {self.location!r} is not valid for {access}: {LOCATION_HELP[self.access]}")
         return self
 

@@ -1,22 +1,30 @@
 """Reaching a department's exports. Locations are URLs (fsspec), so workers on other machines can reach
 them: ``file://`` and plain paths under the data folder here, object storage (s3://, gs://, abfs://) with the
-matching fsspec package in production."""
+matching fsspec package in production. Where a location may point is checked first (``source_safety``).
+
+Query results and API pages are streamed: rows arrive in chunks (a server-side cursor) and pages one by one, and
+each is written out as JSON lines at once and sorted in bounded memory (``sorted_lines``); only the finished
+export is held whole, as the ingestion path takes it."""
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urljoin
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import fsspec
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog.errors import DomainError
+from catalog.ingest.sorted_lines import RUN_BYTES, SortedLines
+from catalog.ingest.source_safety import CheckedTransport, check_inside_drop_area, checked_file_url
 
 
 class ExportNotReachable(DomainError):
@@ -29,14 +37,10 @@ class FetchedExport:
     data: bytes
 
 
-def location_url(location: str, data_dir: Path) -> str:
-    """A declared location as a URL: relative paths are folders under the data folder."""
-    return location if "://" in location else (data_dir / location).resolve().as_uri()
-
-
-def newest_file(location: str, pattern: str | None, data_dir: Path) -> FetchedExport | None:
-    """The newest export in a drop folder, by file name (exports carry their date), or None if empty."""
-    url = location_url(location, data_dir)
+def newest_file(location: str, pattern: str | None, data_dir: Path, drop_dir: Path) -> FetchedExport | None:
+    """The newest export in a drop folder, by file name (exports carry their date), or None if empty. A local
+    folder and the file read must lie inside the drop area (``drop_dir``)."""
+    url = checked_file_url(location, data_dir, drop_dir)
     try:
         filesystem, root = fsspec.core.url_to_fs(url)
         matches = sorted(filesystem.glob(f"{root.rstrip('/')}/{pattern or '*'}"))
@@ -44,7 +48,9 @@ def newest_file(location: str, pattern: str | None, data_dir: Path) -> FetchedEx
         if not files:
             return None
         newest = files[-1]
-        return FetchedExport(name=newest.rsplit("/", 1)[-1], data=filesystem.cat_file(newest))
+        if url.startswith("file://"):  # a symlink in the folder must not lead out of the drop area
+            newest = str(check_inside_drop_area(newest, drop_dir))
+        return FetchedExport(name=files[-1].rsplit("/", 1)[-1], data=filesystem.cat_file(newest))
     except (OSError, ValueError, ImportError) as error:
         raise ExportNotReachable(f"cannot read the drop folder {url}: {error}") from None
 
@@ -55,62 +61,120 @@ def _in_progress(path: str) -> bool:
     return name.startswith(".") or name.endswith((".tmp", ".part", ".partial", ".crdownload"))
 
 
-def query_database(location: str, query: str) -> FetchedExport:
+# Each dialect's way to make the transaction read-only, sent as its first statement. SQLite has none: its
+# connections are opened read-only instead. A dialect not listed here is not queried at all.
+READ_ONLY_FIRST_STATEMENT = {
+    "postgresql": "SET TRANSACTION READ ONLY",
+    "oracle": "SET TRANSACTION READ ONLY",
+    "mysql": "START TRANSACTION READ ONLY",
+    "mariadb": "START TRANSACTION READ ONLY",
+    "sqlite": None,
+}
+CHUNK_ROWS = 10_000
+
+
+def query_database(
+    location: str, query: str, *, chunk_rows: int = CHUNK_ROWS, run_bytes: int = RUN_BYTES
+) -> FetchedExport:
     """Run a source system's query against its database (URL in the environment variable the location names)
-    in a read-only transaction; the rows become a JSON-lines export, kept raw like any file."""
+    in a read-only transaction, reading ``chunk_rows`` rows at a time through a server-side cursor; the rows
+    become a JSON-lines export, kept raw like any file."""
     variable = location.removeprefix("env:")
     url = os.environ.get(variable)
     if not url:
         raise ExportNotReachable(f"the environment variable {variable} (the source database URL) is not set")
-    engine = create_engine(url)
+    engine = _read_only_engine(url)
     try:
-        with engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-            result = connection.execute(text(query))
-            records: list[object] = [dict(row) for row in result.mappings()]
+        with engine.connect() as connection, SortedLines(run_bytes) as lines:
+            if first := READ_ONLY_FIRST_STATEMENT[engine.dialect.name]:
+                connection.exec_driver_sql(first)
+            # A server-side cursor, read chunk by chunk (measured with SQLAlchemy 2.1 on psycopg: yield_per here still
+            # brings every row into memory at once; max_row_buffer with sized partitions does not).
+            connection.execution_options(stream_results=True, max_row_buffer=chunk_rows)
+            for rows in connection.execute(text(query)).mappings().partitions(chunk_rows):
+                lines.add_records(dict(row) for row in rows)
+            return _export("query", lines)
     except SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         raise ExportNotReachable(f"the source database query failed: {reason}") from None
     finally:
         engine.dispose()
-    return _json_lines_export("query", records)
+
+
+def _read_only_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+        engine = create_engine(_sqlite_read_only(url) if parsed.get_backend_name() == "sqlite" else url,
+                               hide_parameters=True)  # fmt: skip
+    except (SQLAlchemyError, ImportError, ValueError) as error:
+        raise ExportNotReachable(f"the source database URL in the environment cannot be used: {error}") from None
+    if engine.dialect.name not in READ_ONLY_FIRST_STATEMENT:
+        engine.dispose()
+        raise ExportNotReachable(f"{engine.dialect.name} databases cannot be queried read-only: not supported")
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_query_only)
+    return engine
+
+
+def _sqlite_read_only(url: str) -> str:
+    """A file database opened read-only (mode=ro), so it cannot be written, nor created when it is missing."""
+    parsed = make_url(url)
+    if parsed.database in (None, "", ":memory:") or parsed.database.startswith("file:"):
+        return url
+    return parsed.set(database=f"file:{parsed.database}", query={**parsed.query, "mode": "ro", "uri": "true"}
+                      ).render_as_string(hide_password=False)  # fmt: skip
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA query_only = ON")  # also for URLs given as file: URIs already
 
 
 MAX_PAGES = 100_000
 
 
-def fetch_pages(location: str) -> FetchedExport:
+def fetch_pages(
+    location: str, *, allowed_hosts: Collection[str] = (), token: str | None = None, run_bytes: int = RUN_BYTES
+) -> FetchedExport:
     """Read an HTTP JSON endpoint: a JSON array, or pages of ``{"items": [...], "next": URL or null}`` followed
-    to the end. The records become a JSON-lines export, kept raw like any file."""
-    records: list[object] = []
+    to the end, each page's items written out as it comes. ``token`` is sent as ``Authorization: Bearer`` to the
+    location's own origin only, never to another host a ``next`` link names. The records become a JSON-lines
+    export, kept raw like any file."""
     url: str | None = location
+    # No proxies from the environment: they would connect past the address checks.
+    transport = CheckedTransport(allowed_hosts)
     try:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, transport=transport, trust_env=False) as client, SortedLines(run_bytes) as lines:
             for _ in range(MAX_PAGES):
                 if url is None:
-                    break
-                response = client.get(url)
+                    return _export("http", lines)
+                response = client.get(url, headers=_credential(location, url, token))
                 response.raise_for_status()
                 page = response.json()
                 if isinstance(page, list):
-                    records.extend(page)
-                    break
+                    lines.add_records(page)
+                    return _export("http", lines)
                 if not isinstance(page, dict) or not isinstance(page.get("items"), list):
                     raise ExportNotReachable(f"{url} returned neither a JSON array nor a page of items and next")
-                records.extend(page["items"])
+                lines.add_records(page["items"])
                 url = urljoin(url, page["next"]) if page.get("next") else None
-            else:
-                raise ExportNotReachable(f"{location} has more than {MAX_PAGES} pages")
+            raise ExportNotReachable(f"{location} has more than {MAX_PAGES} pages")
     except httpx.HTTPError as error:
         raise ExportNotReachable(f"the HTTP source failed: {error}") from None
     except ValueError as error:  # a body that is not JSON
         raise ExportNotReachable(f"the HTTP source did not return JSON: {error}") from None
-    return _json_lines_export("http", records)
 
 
-def _json_lines_export(kind: str, records: list[object]) -> FetchedExport:
+def http_token_variable(department: str, source_system: str) -> str:
+    """The environment variable holding an HTTP source's bearer token: ``<DEPARTMENT>_<SOURCE>_TOKEN``."""
+    return f"{department}_{source_system}_TOKEN".upper().replace("-", "_")
+
+
+def _credential(location: str, url: str, token: str | None) -> dict[str, str]:
+    declared, asked = urlsplit(location), urlsplit(url)
+    same_origin = (declared.scheme, declared.netloc.lower()) == (asked.scheme, asked.netloc.lower())
+    return {"Authorization": f"Bearer {token}"} if token and same_origin else {}
+
+
+def _export(kind: str, lines: SortedLines) -> FetchedExport:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    # Sorted keys and lines: the same data in another order is the same export (idempotent re-pulls).
-    lines = sorted(json.dumps(record, ensure_ascii=False, default=str, sort_keys=True) for record in records)
-    return FetchedExport(name=f"{kind}_{stamp}.jsonl", data=("\n".join(lines) + "\n").encode())
+    return FetchedExport(name=f"{kind}_{stamp}.jsonl", data=lines.read())

@@ -4,20 +4,20 @@ published all the same and the failure is logged."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 from sqlalchemy.orm import Session
 
+from catalog import logsafe
 from catalog.classification import review
 from catalog.classification.detection import DEFAULT_SETTINGS, profile_field
 from catalog.classification.repository import load_scheme
 from catalog.ingest.conform import ConformedChunk
 from catalog.items.schemas import FieldDeclaration
 
-log = logging.getLogger(__name__)
+log = logsafe.logger(__name__)
 
 
 class FieldSampler:

@@ -33,13 +33,24 @@ class IngestBatch(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("catalog_item.id", ondelete="CASCADE"))
     raw_export_id: Mapped[int] = mapped_column(ForeignKey("raw_export.id"))
-    outcome: Mapped[str] = mapped_column(String(16))  # published | quarantined | released | discarded
+    # running (its record is committed before the work) | published | quarantined | released | discarded
+    # | failed (an unexpected error; the next run retries the export) | interrupted (its process died while running)
+    outcome: Mapped[str] = mapped_column(String(16))
     trigger: Mapped[str] = mapped_column(String(200))  # who or what ran it: cli:user, airflow:dag/run
+    host: Mapped[str | None] = mapped_column(String(255))  # where it ran (None: recorded before revision 0009)
+    pid: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None while running
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
     rows_accepted: Mapped[int] = mapped_column(Integer, default=0)
-    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)  # rows read but not published
+    # Rows that broke at least one rule, and rows that broke none but went with a refused (quarantined) batch;
+    # None for batches recorded before revision 0009.
+    rows_failed_rules: Mapped[int | None] = mapped_column(Integer)
+    rows_refused_with_batch: Mapped[int | None] = mapped_column(Integer)
+    # Every failing row (row, field, rule) as gzip CSV in the reports store; the JSON report keeps the first few.
+    failing_rows_path: Mapped[str | None] = mapped_column(String(1000))
+    failing_rows_sha256: Mapped[str | None] = mapped_column(String(64))
     version_id: Mapped[int | None] = mapped_column(ForeignKey("item_version.id"))
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -42,6 +42,30 @@ class CheckResult:
     examples: list[str | None] = dataclasses.field(default_factory=list)  # masked above level 2
     observed: Any = None
     error: str | None = None
+    expected: str | None = None  # what a batch rule asked for, e.g. the row count's threshold and where it comes from
+
+
+class FailingRowSink(Protocol):
+    """Takes every failing row of a check (the report itself keeps the first MAX_ROWS_SHOWN)."""
+
+    def add(self, field: str, rule: str, rows: Iterable[int]) -> None: ...
+
+
+@dataclass(frozen=True)
+class RowFloor:
+    """The fewest rows a batch may have: a share of the current version's rows, and never none."""
+
+    minimum: int
+    previous_rows: int | None = None
+    share: float | None = None  # of the previous version's rows
+
+    def describe(self) -> str:
+        if self.previous_rows and self.share is not None:
+            return (
+                f"the threshold {self.minimum} ({self.share * 100:g}% of the previous version's "
+                f"{self.previous_rows} rows)"
+            )
+        return f"the minimum of {self.minimum} row(s) (an export is never empty)"
 
 
 @dataclass(frozen=True)
@@ -68,6 +92,8 @@ class QualityReport:
 def _reason(check: CheckResult) -> str:
     if check.error:
         return f"{check.field}: {check.rule} could not be checked: {check.error}"
+    if check.failed is None and check.expected:
+        return f"{check.field}: {check.rule} failed: {check.observed} rows, below {check.expected}"
     if check.failed is None:
         return f"{check.field}: {check.rule} failed (observed {check.observed})"
     rows = ", ".join(str(row) for row in check.failing_rows[:5])
@@ -82,12 +108,16 @@ class BatchValidator:
     One GX context and two suites serve every chunk; results of the same rule are added up across chunks.
     """
 
-    def __init__(self, fields: Sequence[FieldDeclaration], minimum_rows: int) -> None:
+    def __init__(
+        self, fields: Sequence[FieldDeclaration], floor: RowFloor, failing_rows: FailingRowSink | None = None
+    ) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
         self._fields = list(fields)
         self._by_name = {declared.name: declared for declared in fields}
         self._keys = [declared.name for declared in fields if declared.key]
-        self._row_suite, self._batch_suite = _suites(fields, minimum_rows)
+        self._floor = floor
+        self._sink = failing_rows
+        self._row_suite, self._batch_suite = _suites(fields, floor.minimum)
         self._batches = _batch_definition()
         self._tallies: dict[tuple[str, str], CheckResult] = {}
         self._failing: set[int] = set()
@@ -100,6 +130,9 @@ class BatchValidator:
         self._failing |= chunk.rejected_rows
         for check in _type_checks(chunk, self._fields):
             self._tally(check)
+        if self._sink is not None:
+            for error in chunk.errors:
+                self._sink.add(error.field, f"type {self._by_name[error.field].data_type.value}", (error.row,))
         frame = _for_gx(chunk, self._fields)
         self._key_frames.append(frame[self._keys])
         self._pending.append(frame)
@@ -124,8 +157,14 @@ class BatchValidator:
         # COMPLETE lists every failing row (the drop policy needs them all); the report keeps the first few.
         result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
         for outcome in result.results:
-            self._failing.update(_row(entry) for entry in _details(outcome).get("unexpected_index_list") or [])
-            self._tally(_check_result(outcome, self._by_name))
+            rows = [_row(entry) for entry in _details(outcome).get("unexpected_index_list") or []]
+            self._failing.update(rows)
+            check = _check_result(outcome, self._by_name)
+            if self._sink is not None and rows:
+                self._sink.add(check.field, check.rule, rows)
+            if check.rule == "row count":
+                check = dataclasses.replace(check, expected=self._floor.describe())
+            self._tally(check)
 
     def _tally(self, check: CheckResult) -> None:
         key = (check.field, check.rule)
@@ -156,7 +195,7 @@ def validate_batch(
     policy: QualityPolicy | None = None,
 ) -> QualityReport:
     """The whole report for a batch at once (for small batches and tests)."""
-    validator = BatchValidator(fields, minimum_rows(previous_rows, policy or QualityPolicy()))
+    validator = BatchValidator(fields, row_floor(previous_rows, policy or QualityPolicy()))
     for chunk in chunks:
         validator.add(chunk)
     return validator.finish()
@@ -167,6 +206,10 @@ def minimum_rows(previous_rows: int | None, policy: QualityPolicy) -> int:
     if not previous_rows:
         return 1
     return max(1, math.ceil(previous_rows * (1 - policy.max_volume_drop)))
+
+
+def row_floor(previous_rows: int | None, policy: QualityPolicy) -> RowFloor:
+    return RowFloor(minimum_rows(previous_rows, policy), previous_rows, 1 - policy.max_volume_drop)
 
 
 def _type_checks(chunk: ConformedChunk, fields: Sequence[FieldDeclaration]) -> list[CheckResult]:

@@ -3,13 +3,16 @@ pipeline task, callable outside Airflow too (``datashare pull``)."""
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
+
 from sqlalchemy import Engine, select
 
 from catalog.db import session_scope
-from catalog.departments.models import SourceSystem
+from catalog.departments.models import Department, SourceSystem
 from catalog.errors import DomainError
-from catalog.ingest.connectors import FetchedExport, fetch_pages, newest_file, query_database
-from catalog.ingest.service import IngestOutcome, ingest_export
+from catalog.ingest.connectors import FetchedExport, fetch_pages, http_token_variable, newest_file, query_database
+from catalog.ingest.service import IngestOutcome, run_ingest
 from catalog.items.models import CatalogItem
 from catalog.settings import Settings
 
@@ -20,27 +23,33 @@ class NoSourceSystem(DomainError):
 
 def fetch_newest_export(engine: Engine, settings: Settings, item_code: str) -> FetchedExport | None:
     with session_scope(engine) as session:
-        source = session.scalar(
-            select(SourceSystem)
+        found = session.execute(
+            select(SourceSystem, Department.code)
             .join(CatalogItem, CatalogItem.source_system_id == SourceSystem.id)
+            .join(Department, SourceSystem.department_id == Department.id)
             .where(CatalogItem.code == item_code)
-        )
-        if source is None:
+        ).first()
+        if found is None:
             raise NoSourceSystem(f"catalog item {item_code} has no source system to pull from")
+        source, department = found
         access, location, pattern, query = source.access, source.location, source.file_pattern, source.query
+        token_variable = http_token_variable(department, source.code)
     if access == "sql" and query:
         return query_database(location, query)
     if access == "http":
-        return fetch_pages(location)
-    return newest_file(location, pattern, settings.resolved_data_dir)
+        token = os.environ.get(token_variable)
+        return fetch_pages(location, allowed_hosts=settings.source_allowed_hosts, token=token)
+    return newest_file(location, pattern, settings.resolved_data_dir, settings.resolved_drop_dir)
 
 
 def pull_and_ingest(engine: Engine, settings: Settings, item_code: str, trigger: str) -> IngestOutcome | None:
-    """Ingest the newest export (None when the drop folder is empty). A quarantine is committed too."""
+    """Ingest the newest export (None when the drop folder is empty): the run's record commits before its work, a
+    quarantine is committed too, and an unexpected error is recorded as a failed run and raised."""
     export = fetch_newest_export(engine, settings, item_code)
     if export is None:
         return None
-    with session_scope(engine) as session:
-        return ingest_export(
-            session, item_code, export.data, export.name, raw_dir=settings.resolved_data_dir / "raw", trigger=trigger
-        )
+    data_dir = settings.resolved_data_dir
+    return run_ingest(
+        engine, item_code, export.data, export.name, raw_dir=data_dir / "raw", reports_dir=data_dir / "reports",
+        trigger=trigger, stale_after=timedelta(hours=settings.ingest_run_timeout_hours),
+    )  # fmt: skip

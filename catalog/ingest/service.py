@@ -1,11 +1,17 @@
 """The ingestion path for one export of one item: keep raw, decode, conform, validate, publish or quarantine,
 and an operator's release or discard of a quarantined batch.
 
-The same functions serve ``datashare ingest``/``pull`` and the Airflow tasks. They only add and flush; the
-edge commits, so a version is published (table, rows, version row, pointer) in one transaction or not at all.
-A failure of the export itself is not an exception: it is a quarantined batch, recorded and committed.
-Every outcome (published, quarantined, duplicate, released, discarded) adds its audit row to the same
-transaction: it commits with the change it records, or not at all. The rows name no values of the export.
+The edges (``datashare ingest``/``pull``, the Airflow tasks) call ``run_ingest``: the run's record (raw export row,
+batch ``running``) commits first in a short transaction of its own, the raw file is written after it, and the work
+runs in a second transaction, so a version is published (table, rows, version row, pointer) all or nothing.
+``ingest_export`` runs the same steps in the caller's transaction (tests, benchmarks).
+
+Only a problem with the export itself (it does not decode, is not a table, does not match the declared fields,
+fails its quality rules) quarantines the batch: recorded and committed, an outcome rather than an exception.
+Anything else (the database, the disk, a bug) is an error: logged with its traceback, the run recorded as
+``failed`` in a fresh transaction, and re-raised so the task fails and is retried; a failed run settles nothing,
+the next run ingests the same export. Every outcome adds its audit row to the transaction that records it.
+The rows name no values of the export.
 """
 
 from __future__ import annotations
@@ -13,28 +19,36 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from catalog import logsafe
 from catalog.audit import service as audit
-from catalog.db import utcnow
+from catalog.db import session_scope, utcnow
 from catalog.departments.models import SourceSystem
-from catalog.errors import DomainError, InvalidTransition, NotFound
-from catalog.ingest import detection, quality
+from catalog.errors import Conflict, InvalidTransition, NotFound
+from catalog.ingest import detection, quality, runs
 from catalog.ingest.conform import ConformedChunk, conform
 from catalog.ingest.decode import decode_export
+from catalog.ingest.errors import ExportNotDecodable, ExportNotReadable, SchemaDrift
+from catalog.ingest.failing_rows import FailingRowsFile, StoredFailingRows, failing_rows_path
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
 from catalog.ingest.publish import DEFAULT_RETENTION_DAYS, VersionWriter, prune_versions
 from catalog.ingest.raw_store import record_raw_export, store_raw_file
+from catalog.ingest.runs import quarantined_batches as quarantined_batches
+from catalog.ingest.runs import run_records as run_records
 from catalog.ingest.tables import RawTable, read_csv, read_json, read_xlsx
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
-from catalog.items.schemas import BadRowPolicy, FieldDeclaration, QualityPolicy
+from catalog.items.schemas import BadRowPolicy, FieldDeclaration, ItemStatus, QualityPolicy
 from catalog.prefetch import prefetched
+
+logger = logsafe.logger(__name__)
+DATA_PROBLEMS = (ExportNotDecodable, ExportNotReadable, SchemaDrift)  # what quarantines a batch besides its rules
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,12 @@ class IngestOutcome:
     rows_accepted: int = 0
     rows_rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    duplicate_of_outcome: str | None = None  # a duplicate's earlier batch: published, quarantined, released ...
+
+    @property
+    def awaits_operator(self) -> bool:
+        """The export sits in quarantine (now, or since an earlier run) until an operator releases or discards it."""
+        return "quarantined" in (self.outcome, self.duplicate_of_outcome)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +81,59 @@ class BatchNotQuarantined(InvalidTransition):
     code = "batch_not_quarantined"
 
 
+class ItemNotPublished(InvalidTransition):
+    code = "item_not_published"
+
+
+class IngestInProgress(Conflict):
+    code = "ingest_in_progress"
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A run whose record is written: what its work (possibly in another transaction) needs to find it."""
+
+    batch_id: int
+    raw_export_id: int
+    item_code: str
+    department: str
+    sha256: str
+    file_name: str
+    trigger: str
+
+
+def run_ingest(
+    engine: Engine,
+    item_code: str,
+    data: bytes,
+    file_name: str,
+    *,
+    raw_dir: Path,
+    reports_dir: Path,
+    trigger: str,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+    stale_after: timedelta = runs.DEFAULT_STALE_AFTER,
+) -> IngestOutcome:
+    """The ingestion path as the edges run it: the run's record committed first, then the work in a transaction
+    of its own; an unexpected error is logged, recorded as a failed run, and re-raised."""
+    with session_scope(engine) as session:
+        started = start_run(session, item_code, data, file_name, raw_dir=raw_dir, trigger=trigger,
+                            stale_after=stale_after)  # fmt: skip
+    if isinstance(started, IngestOutcome):
+        return started
+    try:
+        with session_scope(engine) as session:
+            return process_run(session, started, data, reports_dir=reports_dir, retention_days=retention_days)
+    except Exception as error:
+        logsafe.log_failure(logger, error, "ingesting %s as batch %d failed; it is recorded as failed", item_code,
+                            started.batch_id)  # fmt: skip
+        _record_end(engine, started, runs.FAILED, f"an unexpected error ({type(error).__name__})", reports_dir)
+        raise
+    except BaseException:  # killed or stopped (SIGTERM, Ctrl-C): the record says so at once
+        _record_end(engine, started, runs.INTERRUPTED, "the run was stopped", reports_dir)
+        raise
+
+
 def ingest_export(
     session: Session,
     item_code: str,
@@ -70,70 +143,134 @@ def ingest_export(
     raw_dir: Path,
     trigger: str,
     retention_days: int = DEFAULT_RETENTION_DAYS,
+    reports_dir: Path | None = None,
 ) -> IngestOutcome:
+    """The whole ingestion path in the caller's transaction (the failing rows go to ``reports_dir``, by default
+    ``reports`` beside ``raw_dir``). Any error other than a problem with the export propagates."""
+    started = start_run(session, item_code, data, file_name, raw_dir=raw_dir, trigger=trigger)
+    if isinstance(started, IngestOutcome):
+        return started
+    reports = reports_dir if reports_dir is not None else raw_dir.parent / "reports"
+    return process_run(session, started, data, reports_dir=reports, retention_days=retention_days)
+
+
+def start_run(
+    session: Session,
+    item_code: str,
+    data: bytes,
+    file_name: str,
+    *,
+    raw_dir: Path,
+    trigger: str,
+    stale_after: timedelta = runs.DEFAULT_STALE_AFTER,
+) -> StartedRun | IngestOutcome:
+    """Record a run of the item over this export as ``running`` (and the raw export's row), or, if the export was
+    ingested before and settled, the duplicate's outcome. Refuses an item that is not published, and a second run
+    while one is going."""
     stored = items_repository.get_by_code_or_raise(session, item_code)
+    _require_published(stored)
+    session.execute(select(CatalogItem.id).where(CatalogItem.id == stored.id).with_for_update())  # one run at a time
+    runs.settle_dead_runs(session, stored.id, stale_after)
+    going = runs.live_run(session, stored.id)
+    if going is not None:
+        raise IngestInProgress(
+            f"{item_code} is being ingested as batch {going.id} since {going.started_at:%Y-%m-%d %H:%M:%S} UTC "
+            f"(host {going.host}, pid {going.pid}); run it again when that run has finished"
+        )
     raw = record_raw_export(session, raw_dir, stored.id, item_code, data, file_name)
     earlier = session.scalar(
-        select(IngestBatch).where(IngestBatch.raw_export_id == raw.id).order_by(IngestBatch.id.desc()).limit(1)
+        select(IngestBatch)
+        .where(IngestBatch.raw_export_id == raw.id, IngestBatch.outcome.in_(runs.SETTLED))
+        .order_by(IngestBatch.id.desc())
+        .limit(1)
     )
     if earlier is not None:  # the same export again: a retry or a rerun publishes nothing twice
         store_raw_file(raw, data)
         _audit_duplicate(session, stored, raw, earlier, file_name, trigger)
-        outcome = _outcome(item_code, raw, earlier, "duplicate")
+        outcome = replace(_outcome(item_code, raw, earlier, "duplicate"), duplicate_of_outcome=earlier.outcome)
         return replace(outcome, reasons=[f"already ingested as batch {earlier.id} ({earlier.outcome})"])
+    host, pid = runs.this_process()
+    batch = IngestBatch(
+        item_id=stored.id, raw_export_id=raw.id, outcome=runs.RUNNING, trigger=trigger, host=host, pid=pid,
+        started_at=utcnow(), finished_at=None, reasons=[], report={},
+    )  # fmt: skip
+    session.add(batch)
+    session.flush()
+    department = stored.declaration.department
+    return StartedRun(batch.id, raw.id, item_code, department, raw.sha256, file_name, trigger)
+
+
+def process_run(
+    session: Session, started: StartedRun, data: bytes, *, reports_dir: Path, retention_days: int
+) -> IngestOutcome:
+    """The work of a started run; the raw file is written meanwhile, and is there before the caller commits."""
+    raw = session.get_one(RawExport, started.raw_export_id)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-raw") as background:
         kept = background.submit(store_raw_file, raw, data)  # written and synced while the export is processed
-        outcome = _ingest_new_export(session, stored, raw, data, file_name, trigger, retention_days)
+        outcome = _ingest_new_export(session, started, raw, data, reports_dir, retention_days)
         kept.result()  # before the caller commits: a batch never refers to a raw file that is not there
     return outcome
 
 
 def _ingest_new_export(
-    session: Session,
-    stored: items_repository.StoredItem,
-    raw: RawExport,
-    data: bytes,
-    file_name: str,
-    trigger: str,
-    retention_days: int,
+    session: Session, started: StartedRun, raw: RawExport, data: bytes, reports_dir: Path, retention_days: int
 ) -> IngestOutcome:
-    item_code = stored.declaration.code
-    started = utcnow()
+    stored = items_repository.get_by_code_or_raise(session, started.item_code)
+    batch = session.get_one(IngestBatch, started.batch_id)
     fields, policy = stored.declaration.fields, stored.declaration.quality
-    floor = quality.minimum_rows(_current_row_count(session, stored.id), policy)
+    floor = quality.row_floor(_current_row_count(session, stored.id), policy)
+    failing = FailingRowsFile(failing_rows_path(reports_dir, started.item_code, batch.id))
     validator: quality.BatchValidator | None = None
     sampler = detection.FieldSampler(fields)
     try:
         with session.begin_nested():  # anything that fails rolls the staged version back to here
-            chunks = conform(_read_table(session, stored.id, data, file_name), fields)  # bad columns fail here
-            validator = quality.BatchValidator(fields, floor)
+            chunks = conform(_read_table(session, stored.id, data, started.file_name), fields)  # bad columns fail here
+            validator = quality.BatchValidator(fields, floor, failing)
             writer = _stage(session, stored.id, fields, chunks, validator, sampler)
             report = validator.finish()
             dropped = _rows_to_drop(report, policy, validator.rows_read)
-            if dropped and validator.rows_read - len(dropped) < floor:
+            if dropped and validator.rows_read - len(dropped) < floor.minimum:
                 dropped = None  # what would be left is itself a volume drop
             if dropped is None:
                 raise _Quarantine(report)
             writer.delete_rows(dropped)
             version = writer.finish()
     except _Quarantine as quarantine:
-        batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, quarantine.report)
-        return _audited(session, stored, file_name, trigger, _outcome(item_code, raw, batch, "quarantined"),
+        _finish(batch, "quarantined", validator, quarantine.report, kept=failing.finish())
+        return _audited(session, started, _outcome(started.item_code, raw, batch, "quarantined"),
                         failed_checks=_failed_checks(quarantine.report))  # fmt: skip
-    except DomainError as error:
-        batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, reasons=[error.message])
-        return _audited(session, stored, file_name, trigger, _outcome(item_code, raw, batch, "quarantined"))
-    except Exception as error:  # whatever breaks, the batch is recorded (no values: messages may quote cells)
-        reason = (
-            f"the export could not be processed or published ({type(error).__name__}); the raw export is kept "
-            "and the current version is unchanged"
-        )
-        batch = _record(session, stored.id, raw, trigger, started, "quarantined", validator, reasons=[reason])
-        return _audited(session, stored, file_name, trigger, _outcome(item_code, raw, batch, "quarantined"))
-    batch = _record(session, stored.id, raw, trigger, started, "published", validator, report, version, dropped)
+    except DATA_PROBLEMS as error:  # the export cannot be read whole: its rows' checks are incomplete
+        failing.discard()
+        _finish(batch, "quarantined", validator, reasons=[error.message])
+        return _audited(session, started, _outcome(started.item_code, raw, batch, "quarantined"))
+    except BaseException:
+        failing.discard()
+        raise
+    _finish(batch, "published", validator, report, version, dropped, kept=failing.finish())
     detection.propose_from(session, stored.id, sampler, batch.id)
     prune_versions(session, stored.id, retention_days)
-    return _audited(session, stored, file_name, trigger, _outcome(item_code, raw, batch, "published", version))
+    return _audited(session, started, _outcome(started.item_code, raw, batch, "published", version))
+
+
+def _record_end(engine: Engine, started: StartedRun, outcome: str, what: str, reports_dir: Path) -> None:
+    """Record a run that ended without an outcome of its work, in a transaction of its own (best effort: if the
+    database is what failed, the record stays ``running`` until the run is found dead)."""
+    failing_rows_path(reports_dir, started.item_code, started.batch_id).unlink(missing_ok=True)
+    try:
+        with session_scope(engine) as session:
+            batch = session.get_one(IngestBatch, started.batch_id)
+            batch.outcome, batch.finished_at = outcome, utcnow()
+            batch.reasons = [
+                f"{what}; the raw export is kept, the current version is unchanged, and the next run ingests the "
+                "export again"
+            ]
+            audit.record(
+                session, started.trigger, started.department, f"ingest.{outcome}", outcome,
+                item_code=started.item_code, batch_id=started.batch_id, sha256=started.sha256,
+                file_name=started.file_name,
+            )  # fmt: skip
+    except Exception:
+        logger.exception("batch %d could not be recorded as %s", started.batch_id, outcome)
 
 
 class _Quarantine(Exception):
@@ -181,6 +318,7 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
     """
     batch, raw, item_code = _quarantined(session, batch_id, reason)
     stored = items_repository.get_by_code_or_raise(session, item_code)
+    _require_published(stored)
     newer = session.scalar(
         select(ItemVersion.number).where(ItemVersion.item_id == stored.id, ItemVersion.published_at > batch.started_at)
     )
@@ -194,7 +332,7 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
     version = _stage(session, stored.id, fields, conform(table, fields), validator=None).finish()
     _decide(batch, "released", actor, reason)
     batch.version_id, batch.rows_accepted = version.id, version.row_count
-    batch.rows_rejected = batch.rows_read - version.row_count
+    batch.rows_rejected, batch.rows_refused_with_batch = batch.rows_read - version.row_count, 0
     session.flush()
     outcome = _outcome(item_code, raw, batch, "released", version)
     _audit_decision(session, actor, reason, outcome, "quarantine.release", forced=force)
@@ -211,50 +349,12 @@ def discard_batch(session: Session, batch_id: int, actor: str, reason: str) -> I
     return outcome
 
 
-def quarantined_batches(session: Session, item_code: str | None = None) -> list[dict[str, Any]]:
-    """Batches waiting for an operator's release or discard, oldest first."""
-    return run_records(session, item_code, outcome="quarantined", newest_first=False)
-
-
-def run_records(
-    session: Session,
-    item_code: str | None = None,
-    *,
-    outcome: str | None = None,
-    limit: int | None = None,
-    newest_first: bool = True,
-) -> list[dict[str, Any]]:
-    """The record of each ingestion run: outcome, trigger, timings, row counts, version, reasons."""
-    statement = (
-        select(IngestBatch, CatalogItem.code, ItemVersion.number)
-        .join(CatalogItem, IngestBatch.item_id == CatalogItem.id)
-        .outerjoin(ItemVersion, IngestBatch.version_id == ItemVersion.id)
-        .order_by(IngestBatch.id.desc() if newest_first else IngestBatch.id)
-        .limit(limit)
-    )
-    if item_code is not None:
-        statement = statement.where(CatalogItem.code == item_code)
-    if outcome is not None:
-        statement = statement.where(IngestBatch.outcome == outcome)
-    return [_run_record(batch, code, version) for batch, code, version in session.execute(statement)]
-
-
-def _run_record(batch: IngestBatch, item_code: str, version: int | None) -> dict[str, Any]:
-    return {
-        "batch": batch.id,
-        "item": item_code,
-        "outcome": batch.outcome,
-        "trigger": batch.trigger,
-        "started_at": batch.started_at.isoformat(),
-        "seconds": round((batch.finished_at - batch.started_at).total_seconds(), 3),
-        "rows_read": batch.rows_read,
-        "rows_accepted": batch.rows_accepted,
-        "rows_rejected": batch.rows_rejected,
-        "version": version,
-        "quality_success": batch.report.get("success") if batch.report else None,
-        "reasons": batch.reasons,
-        "decided_by": batch.decided_by,
-    }
+def _require_published(stored: items_repository.StoredItem) -> None:
+    if stored.status is not ItemStatus.PUBLISHED:
+        raise ItemNotPublished(
+            f"catalog item {stored.declaration.code} is {stored.status.value}, not published: no data is ingested "
+            "into it"
+        )
 
 
 def _quarantined(session: Session, batch_id: int, reason: str) -> tuple[IngestBatch, RawExport, str]:
@@ -318,38 +418,29 @@ def _current_row_count(session: Session, item_id: int) -> int | None:
     return session.scalar(statement)
 
 
-def _record(
-    session: Session,
-    item_id: int,
-    raw: RawExport,
-    trigger: str,
-    started: datetime,
+def _finish(
+    batch: IngestBatch,
     outcome: str,
     validator: quality.BatchValidator | None = None,
     report: quality.QualityReport | None = None,
     version: ItemVersion | None = None,
     dropped: set[int] | None = None,
     reasons: list[str] | None = None,
-) -> IngestBatch:
+    kept: StoredFailingRows | None = None,
+) -> None:
+    """Complete a running batch's record with the outcome of its work."""
     rows_read = validator.rows_read if validator is not None else 0
     accepted = version.row_count if version is not None else 0
-    batch = IngestBatch(
-        item_id=item_id,
-        raw_export_id=raw.id,
-        outcome=outcome,
-        trigger=trigger,
-        started_at=started,
-        finished_at=utcnow(),
-        rows_read=rows_read,
-        rows_accepted=accepted,
-        rows_rejected=rows_read - accepted,
-        version_id=version.id if version is not None else None,
-        reasons=reasons if reasons is not None else (report.reasons() if report is not None else []),
-        report={**report.as_dict(), "dropped_rows": sorted(dropped or ())} if report is not None else {},
-    )
-    session.add(batch)
-    session.flush()
-    return batch
+    failed_rules = len(report.failing_rows) if report is not None else 0
+    batch.outcome, batch.finished_at = outcome, utcnow()
+    batch.rows_read, batch.rows_accepted, batch.rows_rejected = rows_read, accepted, rows_read - accepted
+    batch.rows_failed_rules = failed_rules
+    batch.rows_refused_with_batch = 0 if version is not None else rows_read - failed_rules
+    batch.version_id = version.id if version is not None else None
+    batch.reasons = reasons if reasons is not None else (report.reasons() if report is not None else [])
+    batch.report = {**report.as_dict(), "dropped_rows": sorted(dropped or ())} if report is not None else {}
+    if kept is not None:
+        batch.failing_rows_path, batch.failing_rows_sha256 = str(kept.path), kept.sha256
 
 
 def _outcome(
@@ -371,21 +462,14 @@ def _outcome(
 # --- the audit rows: counts, digests and declared names only, never a value of the export -----------------------
 
 
-def _audited(
-    session: Session,
-    stored: items_repository.StoredItem,
-    file_name: str,
-    trigger: str,
-    outcome: IngestOutcome,
-    **detail: Any,
-) -> IngestOutcome:
+def _audited(session: Session, started: StartedRun, outcome: IngestOutcome, **detail: Any) -> IngestOutcome:
     """Audit a new batch's outcome (``ingest.published`` or ``ingest.quarantined``) as the pipeline's trigger, for
     the item's department. Reasons are counted, not copied: a quality report's texts may quote cells."""
     published = outcome.outcome == "published"
     audit.record(
-        session, trigger, stored.declaration.department, f"ingest.{outcome.outcome}", "done",
+        session, started.trigger, started.department, f"ingest.{outcome.outcome}", "done",
         item_code=outcome.item, version=outcome.version, rows=outcome.rows_accepted if published else None,
-        batch_id=outcome.batch_id, sha256=outcome.sha256, file_name=file_name, rows_read=outcome.rows_read,
+        batch_id=outcome.batch_id, sha256=outcome.sha256, file_name=started.file_name, rows_read=outcome.rows_read,
         rows_rejected=outcome.rows_rejected, reasons=len(outcome.reasons), **detail,
     )  # fmt: skip
     return outcome

@@ -13,6 +13,7 @@ from catalog.classification import imported, review, stewardship
 from catalog.classification.repository import load_scheme
 from catalog.classification.stewardship import DeclaredChange
 from catalog.departments.repository import department_ids, source_system_ids
+from catalog.ingest.manifest import MANIFEST_ATTRIBUTES, is_pulled, rewrite_after_commit
 from catalog.items import repository
 from catalog.items.errors import (
     FieldsNotReviewed,
@@ -99,10 +100,25 @@ def _write_items(
     session.flush()
     stewardship.record_declared_changes(session, proposals, actor)
     _audit_writes(session, new, changed, actor)
+    if _changes_pipelines(new, changed):
+        rewrite_after_commit(session)
     if by_officer:
         _approve_as_imported(session, new, actor)
     unchanged = len(declarations) - len(new) - len(changed)
     return SaveReport(created=len(new), updated=len(changed), unchanged=unchanged, proposals=proposals)
+
+
+def _changes_pipelines(
+    new: Sequence[ItemDeclaration], changed: Sequence[tuple[repository.StoredItem, ItemDeclaration]]
+) -> bool:
+    """Whether the pipeline manifest changes: a new item pulled at once, or a pulled item's entry changed."""
+    if any(is_pulled(declared.status or ItemStatus.DRAFT) for declared in new):
+        return True
+    return any(
+        is_pulled(existing.status)
+        and any(getattr(existing.declaration, name) != getattr(declared, name) for name in MANIFEST_ATTRIBUTES)
+        for existing, declared in changed
+    )
 
 
 def _governed(
@@ -200,6 +216,8 @@ def transition(session: Session, code: str, target: ItemStatus, actor: Actor) ->
         raise IllegalStatusChange(f"item {code} changed status while this transition was being made; retry")
     audit.record(session, principal.subject, principal.department, "item.transition", "done", item_code=code,
                  from_status=current.value, to_status=target.value)  # fmt: skip
+    if is_pulled(current) != is_pulled(target):
+        rewrite_after_commit(session)
     return get_item(session, code)
 
 

@@ -41,6 +41,16 @@ POPULATION_REQUEST = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data folder of the test run's for apps built with default settings: publishing through the API rewrites
+    the pipeline manifest there, never in the working directory."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("data")
+        patch.setenv("DATASHARE_DATA_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(scope="module")
 def database(backend: str, database_factory: Any) -> str:
     url: str = database_factory(backend)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.deps import RateLimiter
+from api.limits import Limits, Rates
 from catalog.audit.models import AuditEvent
 from catalog.db import make_engine, session_scope
 from tests.api.conftest import bearer
@@ -122,7 +122,7 @@ def test_invalid_and_oversized_requests_are_problems(client: TestClient, tokens:
 
 def test_each_caller_is_rate_limited(client: TestClient, tokens: dict[str, str]) -> None:
     platform = client.app.state.platform  # type: ignore[attr-defined]
-    saved, platform.limiter = platform.limiter, RateLimiter(per_second=0.01, burst=3)
+    saved, platform.limits = platform.limits, Limits(rates=Rates(per_principal="3/minute"))
     try:
         headers = bearer(tokens["zsj-user"])
         statuses = [client.get("/items", headers=headers).status_code for _ in range(4)]
@@ -132,4 +132,4 @@ def test_each_caller_is_rate_limited(client: TestClient, tokens: dict[str, str])
         assert int(limited.headers["retry-after"]) >= 1
         assert client.get("/items", headers=bearer(tokens["officer"])).status_code == 200  # a bucket per caller
     finally:
-        platform.limiter = saved
+        platform.limits = saved

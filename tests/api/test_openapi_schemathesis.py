@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
 
-from api.deps import RateLimiter
+from api.limits import Limits, Rates
 
 FUZZ = settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 # Declarations have rules JSON Schema cannot say (valid cron expressions, minimum levels per semantic type, a
@@ -29,7 +29,8 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def operations(client: TestClient) -> list[Any]:
-    client.app.state.platform.limiter = RateLimiter(per_second=1e6, burst=10**6)  # type: ignore[attr-defined]
+    unlimited = Rates("1000000/minute", "1000000/minute", "1000000/minute", "1000000/minute")
+    client.app.state.platform.limits = Limits(rates=unlimited)  # type: ignore[attr-defined]
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     operations = []
     for result in schema.get_all_operations():

@@ -61,7 +61,7 @@ def test_a_user_created_by_no_one_named_is_audited_as_the_system(demo: Session) 
 
 
 def test_a_refused_user_writes_no_audit_row(demo: Session) -> None:
-    with pytest.raises(service.InvalidCredentials):
+    with pytest.raises(service.WeakPassword):
         service.create_user(demo, "zsj", "short", "S", "12345", ["user"], created_by=ADMIN)
     with pytest.raises(service.UnknownDepartment):
         service.create_user(demo, "nosuch", "x", "X", PASSWORD, ["user"], created_by=ADMIN)

@@ -45,7 +45,7 @@ def test_a_user_signs_in_with_the_right_password_only(demo: Session) -> None:
 def test_global_roles_hold_everywhere_and_short_passwords_are_refused(demo: Session) -> None:
     service.create_user(demo, "zsj", "li", "李", PASSWORD, ["data_officer", "user"])
     assert roles_of(demo, "user:li") == [("data_officer", "*"), ("user", "zsj")]
-    with pytest.raises(service.InvalidCredentials, match="at least 12"):
+    with pytest.raises(service.WeakPassword, match="at least 12"):
         service.create_user(demo, "zsj", "short", "S", "12345", ["user"])
     with pytest.raises(service.UserExists):
         service.create_user(demo, "zsj", "li", "李", PASSWORD, ["user"])

@@ -15,10 +15,10 @@ def test_the_newest_finished_export_is_taken(tmp_path: Path) -> None:
     for name in ("psga_20261120.csv", "psga_20261121.csv", "psga_20261122.csv.part", ".psga_20261123.csv"):
         (folder / name).write_bytes(name.encode())
 
-    export = newest_file("drop/psga", "psga_*", tmp_path)
+    export = newest_file("drop/psga", "psga_*", tmp_path, tmp_path / "drop")
 
     assert export is not None and export.name == "psga_20261121.csv"
-    assert newest_file("drop/psga", "nothing_*", tmp_path) is None
+    assert newest_file("drop/psga", "nothing_*", tmp_path, tmp_path / "drop") is None
 
 
 @pytest.mark.parametrize("pattern", ["../../x/*", "sub/*.csv", "..\\\\*"])

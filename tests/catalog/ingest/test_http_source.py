@@ -18,9 +18,13 @@ from tests.catalog.helpers import pull_complaints_from
 PAGE_SIZE = 150
 
 
+LOCAL = ["127.0.0.1"]  # the test server's host, allowed as an operator would (loopback is refused by default)
+
+
 @pytest.fixture
-def complaints_api(samples_dir: Path) -> Iterator[str]:
+def complaints_api(samples_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """/cases?page=N answers {"items": [...150 records], "next": "/cases?page=N+1" or null}; /broken answers 500."""
+    monkeypatch.setenv("DATASHARE_SOURCE_ALLOWED_HOSTS", json.dumps(LOCAL))
     records = json.loads((samples_dir / "zsj_complaints_20261120.json").read_text(encoding="utf-8"))
 
     class Handler(BaseHTTPRequestHandler):
@@ -50,12 +54,14 @@ def complaints_api(samples_dir: Path) -> Iterator[str]:
     server.server_close()
 
 
-def test_every_page_is_read(complaints_api: str) -> None:
-    export = fetch_pages(f"{complaints_api}/cases")
+def test_every_page_is_read(complaints_api: str, samples_dir: Path) -> None:
+    export = fetch_pages(f"{complaints_api}/cases", allowed_hosts=LOCAL)
     lines = export.data.decode().splitlines()
     assert len(lines) == 400 and export.name.endswith(".jsonl")
-    assert "PS20261116000000" in {json.loads(line)["事件编号"] for line in lines}
-    assert fetch_pages(f"{complaints_api}/cases").data == export.data  # the same data is the same export
+    records = json.loads((samples_dir / "zsj_complaints_20261120.json").read_text(encoding="utf-8"))
+    assert sorted(json.loads(line)["事件编号"] for line in lines) == sorted(record["事件编号"] for record in records)
+    again = fetch_pages(f"{complaints_api}/cases", allowed_hosts=LOCAL)
+    assert again.data == export.data  # the same data is the same export
 
 
 def test_an_http_source_publishes_through_the_same_path(
@@ -69,4 +75,4 @@ def test_an_http_source_publishes_through_the_same_path(
 
 def test_a_failing_endpoint_is_a_clear_error(complaints_api: str) -> None:
     with pytest.raises(ExportNotReachable, match="the HTTP source failed: Server error '500"):
-        fetch_pages(f"{complaints_api}/broken")
+        fetch_pages(f"{complaints_api}/broken", allowed_hosts=LOCAL)

@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from catalog.audit.models import AuditEvent
+from catalog.db import session_scope
 from catalog.ingest.models import IngestBatch
 from catalog.ingest.publish import VersionWriter
-from catalog.ingest.service import IngestOutcome, discard_batch, ingest_export, release_batch
+from catalog.ingest.service import IngestOutcome, discard_batch, ingest_export, release_batch, run_ingest
 
 POPULATION = "PSGA-RK-0001"
 TRIGGER = "airflow:ingest_psga_rk_0001/scheduled__2026-11-21"
@@ -128,8 +129,8 @@ def test_an_export_that_cannot_be_read_is_audited_as_quarantined(demo: Session, 
     assert "failed_checks" not in row.detail and row.detail["rows_read"] == 0
 
 
-def test_an_unexpected_failure_quarantines_and_its_message_stays_out_of_the_audit(
-    demo: Session, tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+def test_an_unexpected_failure_is_no_quarantine_and_its_message_stays_out_of_the_audit(
+    platform: Engine, tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     resident_id = lines_of(sample(samples_dir))[1].split(",")[0]
 
@@ -137,11 +138,14 @@ def test_an_unexpected_failure_quarantines_and_its_message_stays_out_of_the_audi
         raise RuntimeError(f"duplicate key value ({resident_id})")  # a database message quoting a cell
 
     monkeypatch.setattr(VersionWriter, "finish", broken_finish)
-    outcome = run(demo, tmp_path, sample(samples_dir))
+    with pytest.raises(RuntimeError):
+        run_ingest(platform, POPULATION, sample(samples_dir), "p.csv", raw_dir=tmp_path / "raw",
+                   reports_dir=tmp_path / "reports", trigger=TRIGGER)  # fmt: skip
 
-    [row] = audit_rows(demo, "ingest.quarantined")
-    assert outcome.outcome == "quarantined" and row.detail["batch_id"] == outcome.batch_id
-    assert resident_id not in json.dumps(row.detail) and "RuntimeError" not in json.dumps(row.detail)
+    with session_scope(platform) as session:
+        [row] = ingest_rows(session)
+    assert (row.action, row.outcome, row.principal, row.department) == ("ingest.failed", "failed", TRIGGER, "psga")
+    assert resident_id not in json.dumps(row.detail) and "duplicate key" not in json.dumps(row.detail)
 
 
 def test_the_same_export_again_is_audited_as_a_duplicate_of_its_batch(

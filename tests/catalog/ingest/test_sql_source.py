@@ -68,5 +68,79 @@ def test_a_failing_query_is_a_clear_error(department_database: str) -> None:
 
     with pytest.raises(ExportNotReachable, match='relation "nosuch" does not exist'):
         query_database("env:ZSJ_CASES_DB", "SELECT * FROM nosuch")
-    with pytest.raises(ExportNotReachable, match="read-only transaction"):
-        query_database("env:ZSJ_CASES_DB", "DELETE FROM cases RETURNING case_no")
+
+
+WRITING_QUERIES = {
+    "postgresql": [
+        "DELETE FROM cases RETURNING case_no",
+        "WITH added AS (INSERT INTO cases (case_no) VALUES ('X1') RETURNING case_no) SELECT * FROM added",
+        "SELECT add_case()",  # a write hidden in a function: the read-only transaction refuses it
+    ],
+    "sqlite": [
+        "UPDATE cases SET state = 'x' RETURNING case_no",
+        "WITH gone AS (SELECT 1) DELETE FROM cases RETURNING case_no",
+        "INSERT INTO cases (case_no) VALUES ('X1') RETURNING case_no",
+    ],
+}
+
+
+@pytest.mark.parametrize("query", WRITING_QUERIES["postgresql"])
+def test_a_query_that_writes_is_refused_on_postgresql(department_database: str, query: str) -> None:
+    from catalog.ingest.connectors import query_database
+
+    engine = create_engine(department_database)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "CREATE FUNCTION add_case() RETURNS text LANGUAGE sql AS $$ INSERT INTO cases (case_no) VALUES ('X2') "
+            "RETURNING case_no $$"
+        ))  # fmt: skip
+    with pytest.raises(ExportNotReachable, match=r"read-only transaction|data-modifying|syntax error"):
+        query_database("env:ZSJ_CASES_DB", query)
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM cases")) == 400
+        assert connection.scalar(text("SELECT count(*) FROM cases WHERE state = 'x'")) == 0
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_department(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A department system on SQLite: cases 1..3."""
+    path = tmp_path / "department.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE cases (case_no text, state text)"))
+        connection.execute(text("INSERT INTO cases VALUES ('C1', 'open'), ('C2', 'open'), ('C3', 'closed')"))
+    engine.dispose()
+    monkeypatch.setenv("DEPT_SQLITE_DB", f"sqlite:///{path}")
+    return path
+
+
+@pytest.mark.parametrize("query", WRITING_QUERIES["sqlite"])
+def test_a_query_that_writes_is_refused_on_sqlite(sqlite_department: Path, query: str) -> None:
+    from catalog.ingest.connectors import query_database
+
+    with pytest.raises(ExportNotReachable, match="readonly database"):
+        query_database("env:DEPT_SQLITE_DB", query)
+    engine = create_engine(f"sqlite:///{sqlite_department}")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT case_no, state FROM cases ORDER BY case_no")).all() == [
+            ("C1", "open"), ("C2", "open"), ("C3", "closed")
+        ]  # fmt: skip
+    engine.dispose()
+
+
+def test_a_missing_sqlite_database_is_not_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog.ingest.connectors import query_database
+
+    monkeypatch.setenv("DEPT_SQLITE_DB", f"sqlite:///{tmp_path / 'missing.db'}")
+    with pytest.raises(ExportNotReachable, match="unable to open database file"):
+        query_database("env:DEPT_SQLITE_DB", "SELECT 1")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_dialect_that_cannot_be_read_only_is_not_queried(monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog.ingest.connectors import query_database
+
+    monkeypatch.setenv("DEPT_MSSQL_DB", "mssql+pymssql://user@host/db")
+    with pytest.raises(ExportNotReachable, match=r"cannot be used|cannot be queried read-only"):
+        query_database("env:DEPT_MSSQL_DB", "SELECT 1")

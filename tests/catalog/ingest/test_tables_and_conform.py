@@ -50,17 +50,21 @@ def sample_frame(samples_dir: Path, name: str, code: str) -> pd.DataFrame:
 
 def test_values_are_typed(samples_dir: Path) -> None:
     population = sample_frame(samples_dir, "psga_population_20261120.csv", "PSGA-RK-0001")
-    assert population.loc[1, "公民身份号码"] == "440307195307144048"
-    assert population.loc[1, "出生日期"] == date(1953, 7, 14)
+    first = (samples_dir / "psga_population_20261120.csv").read_text(encoding="utf-8").splitlines()[1].split(",")
+    assert population.loc[1, "公民身份号码"] == first[0]
+    assert population.loc[1, "出生日期"] == date.fromisoformat(first[3])
     assert population.loc[1, "更新时间"] == datetime(2026, 11, 20, 2, 0)
 
     enterprise = sample_frame(samples_dir, "scjg_enterprise_20261120.csv", "SCJG-FR-0001")
-    assert enterprise.loc[1, "注册资本万元"] == "49457.17"  # decimals keep their text until published
-    assert enterprise.loc[1, "企业名称"] == "深圳市孙敏杰科技有限公司"
+    first = (samples_dir / "scjg_enterprise_20261120.csv").read_text(encoding="gb18030").splitlines()[1].split(",")
+    assert enterprise.loc[1, "注册资本万元"] == first[4]  # decimals keep their text until published
+    assert enterprise.loc[1, "企业名称"] == first[1]
 
     complaints = sample_frame(samples_dir, "zsj_complaints_20261120.json", "ZSJ-MS-0001")
+    records = json.loads((samples_dir / "zsj_complaints_20261120.json").read_text(encoding="utf-8"))
     open_cases = complaints[complaints["状态"] == "处置中"]
-    assert len(open_cases) == 27 and open_cases["办结时间"].isna().all()
+    assert len(open_cases) == sum(record["状态"] == "处置中" for record in records) > 0
+    assert open_cases["办结时间"].isna().all()
 
 
 def test_a_renamed_column_is_schema_drift_naming_both(samples_dir: Path) -> None:
