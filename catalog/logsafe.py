@@ -37,11 +37,16 @@ def redacted_message(error: BaseException) -> str:
     return _redacted("".join(traceback.format_exception_only(error)).strip().splitlines()[0])
 
 
+def redacted(text: str) -> str:
+    """A message from elsewhere (a driver, a server) with quoted literals and long numbers hidden."""
+    text = _QUOTED.sub(lambda quoted: quoted[0] if _IDENTIFIER.match(quoted[0]) else HIDDEN, text)
+    return _LONG_NUMBER.sub(HIDDEN, text)
+
+
 def _redacted(line: str) -> str:
     if _FRAME_OR_HEADER.match(line):
         return line
-    line = _QUOTED.sub(lambda quoted: quoted[0] if _IDENTIFIER.match(quoted[0]) else HIDDEN, line)
-    return _LONG_NUMBER.sub(HIDDEN, line)
+    return redacted(line)
 
 
 class WithoutValues(logging.Filter):

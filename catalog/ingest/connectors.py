@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from catalog import logsafe
 from catalog.errors import DomainError
 from catalog.ingest.sorted_lines import RUN_BYTES, SortedLines
 from catalog.ingest.source_safety import CheckedTransport, check_inside_drop_area, checked_file_url
@@ -95,7 +96,7 @@ def query_database(
                 lines.add_records(dict(row) for row in rows)
             return _export("query", lines)
     except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        reason = logsafe.redacted(str(getattr(error, "orig", None) or error).splitlines()[0])  # it may quote values
         raise ExportNotReachable(f"the source database query failed: {reason}") from None
     finally:
         engine.dispose()
@@ -107,7 +108,10 @@ def _read_only_engine(url: str) -> Engine:
         engine = create_engine(_sqlite_read_only(url) if parsed.get_backend_name() == "sqlite" else url,
                                hide_parameters=True)  # fmt: skip
     except (SQLAlchemyError, ImportError, ValueError) as error:
-        raise ExportNotReachable(f"the source database URL in the environment cannot be used: {error}") from None
+        # Never the error's text: it may quote the URL, password included.
+        raise ExportNotReachable(
+            f"the source database URL in the environment cannot be used ({type(error).__name__})"
+        ) from None
     if engine.dialect.name not in READ_ONLY_FIRST_STATEMENT:
         engine.dispose()
         raise ExportNotReachable(f"{engine.dialect.name} databases cannot be queried read-only: not supported")
@@ -158,8 +162,11 @@ def fetch_pages(
                 lines.add_records(page["items"])
                 url = urljoin(url, page["next"]) if page.get("next") else None
             raise ExportNotReachable(f"{location} has more than {MAX_PAGES} pages")
+    except httpx.HTTPStatusError as error:  # its text quotes the URL, which may carry a key in its query
+        raise ExportNotReachable(f"the HTTP source answered {error.response.status_code}") from None
     except httpx.HTTPError as error:
-        raise ExportNotReachable(f"the HTTP source failed: {error}") from None
+        reason = logsafe.redacted(f"{type(error).__name__}: {error}")
+        raise ExportNotReachable(f"the HTTP source failed: {reason}") from None
     except ValueError as error:  # a body that is not JSON
         raise ExportNotReachable(f"the HTTP source did not return JSON: {error}") from None
 

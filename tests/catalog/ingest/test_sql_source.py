@@ -144,3 +144,13 @@ def test_a_dialect_that_cannot_be_read_only_is_not_queried(monkeypatch: pytest.M
     monkeypatch.setenv("DEPT_MSSQL_DB", "mssql+pymssql://user@host/db")
     with pytest.raises(ExportNotReachable, match=r"cannot be used|cannot be queried read-only"):
         query_database("env:DEPT_MSSQL_DB", "SELECT 1")
+
+
+@pytest.mark.parametrize("url", ["postgresql+nosuchdriver://reader:pa55word@db/x", "not a url pa55word"])
+def test_an_unusable_url_is_refused_without_repeating_it(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    from catalog.ingest.connectors import query_database
+
+    monkeypatch.setenv("DEPT_BROKEN_DB", url)
+    with pytest.raises(ExportNotReachable, match="cannot be used") as refused:
+        query_database("env:DEPT_BROKEN_DB", "SELECT 1")
+    assert "pa55word" not in refused.value.message  # the URL holds the password
