@@ -426,7 +426,7 @@ def quality_report(
     --rows every failing row of every check, however many (no values)."""
     from catalog.ingest.failing_rows import read_failing_rows
     from catalog.ingest.models import IngestBatch
-    from catalog.ingest.service import BatchNotFound
+    from catalog.ingest.quarantine import BatchNotFound
 
     with unit_of_work() as session:
         batch = session.get(IngestBatch, batch_id)
@@ -455,7 +455,7 @@ def quarantine_release(
     force: Annotated[bool, typer.Option(help="Release even though a newer version was published.")] = False,
 ) -> None:
     """Publish a quarantined batch despite its quality report (a recorded override)."""
-    from catalog.ingest.service import release_batch
+    from catalog.ingest.quarantine import release_batch
 
     with unit_of_work() as session:
         outcome = release_batch(session, batch_id, actor or default_actor(), reason, force=force)
@@ -465,7 +465,7 @@ def quarantine_release(
 @quarantine_app.command("discard")
 def quarantine_discard(batch_id: int, reason: Reason, actor: Actor = "") -> None:
     """Close a quarantined batch without publishing it (the raw export and report are kept)."""
-    from catalog.ingest.service import discard_batch
+    from catalog.ingest.quarantine import discard_batch
 
     with unit_of_work() as session:
         outcome = discard_batch(session, batch_id, actor or default_actor(), reason)

@@ -1,5 +1,5 @@
-"""The ingestion path for one export of one item: keep raw, decode, conform, validate, publish or quarantine,
-and an operator's release or discard of a quarantined batch.
+"""The ingestion path for one export of one item: keep raw, decode, conform, validate, publish or quarantine
+(an operator's release or discard of a quarantined batch: catalog/ingest/quarantine.py).
 
 The edges (``datashare ingest``/``pull``, the Airflow tasks) call ``run_ingest``: the run's record (raw export row,
 batch ``running``) commits first in a short transaction of its own, the raw file is written after it, and the work
@@ -30,7 +30,7 @@ from catalog import logsafe
 from catalog.audit import service as audit
 from catalog.db import session_scope, utcnow
 from catalog.departments.models import SourceSystem
-from catalog.errors import Conflict, InvalidTransition, NotFound
+from catalog.errors import Conflict, InvalidTransition
 from catalog.ingest import detection, quality, runs
 from catalog.ingest.conform import ConformedChunk, conform
 from catalog.ingest.decode import decode_export
@@ -71,14 +71,6 @@ class IngestOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class BatchNotFound(NotFound):
-    code = "batch_not_found"
-
-
-class BatchNotQuarantined(InvalidTransition):
-    code = "batch_not_quarantined"
 
 
 class ItemNotPublished(InvalidTransition):
@@ -168,7 +160,7 @@ def start_run(
     ingested before and settled, the duplicate's outcome. Refuses an item that is not published, and a second run
     while one is going."""
     stored = items_repository.get_by_code_or_raise(session, item_code)
-    _require_published(stored)
+    require_published(stored)
     session.execute(select(CatalogItem.id).where(CatalogItem.id == stored.id).with_for_update())  # one run at a time
     runs.settle_dead_runs(session, stored.id, stale_after)
     going = runs.live_run(session, stored.id)
@@ -187,7 +179,7 @@ def start_run(
     if earlier is not None:  # the same export again: a retry or a rerun publishes nothing twice
         store_raw_file(raw, data)
         _audit_duplicate(session, stored, raw, earlier, file_name, trigger)
-        outcome = replace(_outcome(item_code, raw, earlier, "duplicate"), duplicate_of_outcome=earlier.outcome)
+        outcome = replace(outcome_of(item_code, raw, earlier, "duplicate"), duplicate_of_outcome=earlier.outcome)
         return replace(outcome, reasons=[f"already ingested as batch {earlier.id} ({earlier.outcome})"])
     host, pid = runs.this_process()
     batch = IngestBatch(
@@ -224,9 +216,9 @@ def _ingest_new_export(
     sampler = detection.FieldSampler(fields)
     try:
         with session.begin_nested():  # anything that fails rolls the staged version back to here
-            chunks = conform(_read_table(session, stored.id, data, started.file_name), fields)  # bad columns fail here
+            chunks = conform(read_table(session, stored.id, data, started.file_name), fields)  # bad columns fail here
             validator = quality.BatchValidator(fields, floor, failing)
-            writer = _stage(session, stored.id, fields, chunks, validator, sampler)
+            writer = stage(session, stored.id, fields, chunks, validator, sampler)
             report = validator.finish()
             dropped = _rows_to_drop(report, policy, validator.rows_read)
             if dropped and validator.rows_read - len(dropped) < floor.minimum:
@@ -237,19 +229,19 @@ def _ingest_new_export(
             version = writer.finish()
     except _Quarantine as quarantine:
         _finish(batch, "quarantined", validator, quarantine.report, kept=failing.finish())
-        return _audited(session, started, _outcome(started.item_code, raw, batch, "quarantined"),
+        return _audited(session, started, outcome_of(started.item_code, raw, batch, "quarantined"),
                         failed_checks=_failed_checks(quarantine.report))  # fmt: skip
     except DATA_PROBLEMS as error:  # the export cannot be read whole: its rows' checks are incomplete
         failing.discard()
         _finish(batch, "quarantined", validator, reasons=[error.message])
-        return _audited(session, started, _outcome(started.item_code, raw, batch, "quarantined"))
+        return _audited(session, started, outcome_of(started.item_code, raw, batch, "quarantined"))
     except BaseException:
         failing.discard()
         raise
     _finish(batch, "published", validator, report, version, dropped, kept=failing.finish())
     detection.propose_from(session, stored.id, sampler, batch.id)
     prune_versions(session, stored.id, retention_days)
-    return _audited(session, started, _outcome(started.item_code, raw, batch, "published", version))
+    return _audited(session, started, outcome_of(started.item_code, raw, batch, "published", version))
 
 
 def _record_end(engine: Engine, started: StartedRun, outcome: str, what: str, reports_dir: Path) -> None:
@@ -278,7 +270,7 @@ class _Quarantine(Exception):
         self.report = report
 
 
-def _stage(
+def stage(
     session: Session,
     item_id: int,
     fields: Sequence[FieldDeclaration],
@@ -309,74 +301,12 @@ def _stage(
     return writer
 
 
-def release_batch(session: Session, batch_id: int, actor: str, reason: str, force: bool = False) -> IngestOutcome:
-    """Publish a quarantined batch despite its quality report: an operator's recorded override.
-
-    The export must still decode and conform to the item's fields; rows whose values do not parse are left out.
-    A batch older than the current version is refused unless forced, so a release never silently rolls back.
-    ``actor`` (who decided) is the principal of its audit row.
-    """
-    batch, raw, item_code = _quarantined(session, batch_id, reason)
-    stored = items_repository.get_by_code_or_raise(session, item_code)
-    _require_published(stored)
-    newer = session.scalar(
-        select(ItemVersion.number).where(ItemVersion.item_id == stored.id, ItemVersion.published_at > batch.started_at)
-    )
-    if newer is not None and not force:
-        raise InvalidTransition(
-            f"version {newer} of {item_code} was published after batch {batch_id}; releasing it would replace newer "
-            "data (use --force if that is intended)"
-        )
-    fields = stored.declaration.fields
-    table = _read_table(session, stored.id, Path(raw.stored_path).read_bytes(), raw.file_name)
-    version = _stage(session, stored.id, fields, conform(table, fields), validator=None).finish()
-    _decide(batch, "released", actor, reason)
-    batch.version_id, batch.rows_accepted = version.id, version.row_count
-    batch.rows_rejected, batch.rows_refused_with_batch = batch.rows_read - version.row_count, 0
-    session.flush()
-    outcome = _outcome(item_code, raw, batch, "released", version)
-    _audit_decision(session, actor, reason, outcome, "quarantine.release", forced=force)
-    return outcome
-
-
-def discard_batch(session: Session, batch_id: int, actor: str, reason: str) -> IngestOutcome:
-    """Close a quarantined batch without publishing it; the raw export and the report stay."""
-    batch, raw, item_code = _quarantined(session, batch_id, reason)
-    _decide(batch, "discarded", actor, reason)
-    session.flush()
-    outcome = _outcome(item_code, raw, batch, "discarded")
-    _audit_decision(session, actor, reason, outcome, "quarantine.discard")
-    return outcome
-
-
-def _require_published(stored: items_repository.StoredItem) -> None:
+def require_published(stored: items_repository.StoredItem) -> None:
     if stored.status is not ItemStatus.PUBLISHED:
         raise ItemNotPublished(
             f"catalog item {stored.declaration.code} is {stored.status.value}, not published: no data is ingested "
             "into it"
         )
-
-
-def _quarantined(session: Session, batch_id: int, reason: str) -> tuple[IngestBatch, RawExport, str]:
-    if not reason.strip():
-        raise InvalidTransition("a release or discard needs a reason")
-    row = session.execute(
-        select(IngestBatch, RawExport, CatalogItem.code)
-        .join(RawExport, IngestBatch.raw_export_id == RawExport.id)
-        .join(CatalogItem, IngestBatch.item_id == CatalogItem.id)
-        .where(IngestBatch.id == batch_id)
-        .with_for_update(of=IngestBatch)
-    ).one_or_none()
-    if row is None:
-        raise BatchNotFound(f"ingest batch {batch_id} does not exist")
-    batch, raw, item_code = row
-    if batch.outcome != "quarantined":
-        raise BatchNotQuarantined(f"batch {batch_id} is {batch.outcome}, not quarantined")
-    return batch, raw, item_code
-
-
-def _decide(batch: IngestBatch, outcome: str, actor: str, reason: str) -> None:
-    batch.outcome, batch.decided_by, batch.decided_at, batch.decision_reason = outcome, actor, utcnow(), reason
 
 
 def _rows_to_drop(report: quality.QualityReport, policy: QualityPolicy, rows_read: int) -> set[int] | None:
@@ -389,7 +319,7 @@ def _rows_to_drop(report: quality.QualityReport, policy: QualityPolicy, rows_rea
     return None
 
 
-def _read_table(session: Session, item_id: int, data: bytes, file_name: str) -> RawTable:
+def read_table(session: Session, item_id: int, data: bytes, file_name: str) -> RawTable:
     source = session.scalar(
         select(SourceSystem)
         .join(CatalogItem, CatalogItem.source_system_id == SourceSystem.id)
@@ -443,7 +373,7 @@ def _finish(
         batch.failing_rows_path, batch.failing_rows_sha256 = str(kept.path), kept.sha256
 
 
-def _outcome(
+def outcome_of(
     item_code: str, raw: RawExport, batch: IngestBatch, outcome: str, version: ItemVersion | None = None
 ) -> IngestOutcome:
     return IngestOutcome(
@@ -486,18 +416,6 @@ def _audit_duplicate(
     audit.record(
         session, trigger, stored.declaration.department, "ingest.duplicate", "done", item_code=stored.declaration.code,
         sha256=raw.sha256, file_name=file_name, duplicate_of=earlier.id, duplicate_of_outcome=earlier.outcome,
-    )  # fmt: skip
-
-
-def _audit_decision(
-    session: Session, actor: str, reason: str, outcome: IngestOutcome, action: str, **detail: Any
-) -> None:
-    """An operator's release or discard, as that operator (whose department the actor string does not say)."""
-    audit.record(
-        session, actor, None, action, "done", item_code=outcome.item, version=outcome.version,
-        rows=outcome.rows_accepted if outcome.version is not None else None, batch_id=outcome.batch_id,
-        reason=reason, sha256=outcome.sha256, rows_read=outcome.rows_read, rows_rejected=outcome.rows_rejected,
-        **detail,
     )  # fmt: skip
 
 

@@ -14,7 +14,8 @@ from catalog.audit.models import AuditEvent
 from catalog.db import session_scope
 from catalog.ingest.models import IngestBatch
 from catalog.ingest.publish import VersionWriter
-from catalog.ingest.service import IngestOutcome, discard_batch, ingest_export, release_batch, run_ingest
+from catalog.ingest.quarantine import discard_batch, release_batch
+from catalog.ingest.service import IngestOutcome, ingest_export, run_ingest
 
 POPULATION = "PSGA-RK-0001"
 TRIGGER = "airflow:ingest_psga_rk_0001/scheduled__2026-11-21"

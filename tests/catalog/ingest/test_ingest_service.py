@@ -13,14 +13,8 @@ from sqlalchemy.orm import Session
 from catalog.errors import InvalidTransition
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
 from catalog.ingest.publish import prune_versions, read_version
-from catalog.ingest.service import (
-    BatchNotQuarantined,
-    IngestOutcome,
-    discard_batch,
-    ingest_export,
-    quarantined_batches,
-    release_batch,
-)
+from catalog.ingest.quarantine import BatchNotQuarantined, discard_batch, release_batch
+from catalog.ingest.service import IngestOutcome, ingest_export, quarantined_batches
 from catalog.items.models import CatalogItem
 from tests.catalog.helpers import conform_whole
 

@@ -1,0 +1,102 @@
+"""An operator's decision on a quarantined batch: release it (publish it despite its quality report, a recorded
+override) or discard it. Both need a reason, lock the batch row, and audit the decision as the operator in the
+same transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.audit import service as audit
+from catalog.db import utcnow
+from catalog.errors import InvalidTransition, NotFound
+from catalog.ingest.conform import conform
+from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
+from catalog.ingest.service import IngestOutcome, outcome_of, read_table, require_published, stage
+from catalog.items import repository as items_repository
+from catalog.items.models import CatalogItem
+
+
+class BatchNotFound(NotFound):
+    code = "batch_not_found"
+
+
+class BatchNotQuarantined(InvalidTransition):
+    code = "batch_not_quarantined"
+
+
+def release_batch(session: Session, batch_id: int, actor: str, reason: str, force: bool = False) -> IngestOutcome:
+    """Publish a quarantined batch despite its quality report: an operator's recorded override.
+
+    The export must still decode and conform to the item's fields; rows whose values do not parse are left out.
+    A batch older than the current version is refused unless forced, so a release never silently rolls back.
+    ``actor`` (who decided) is the principal of its audit row.
+    """
+    batch, raw, item_code = _quarantined(session, batch_id, reason)
+    stored = items_repository.get_by_code_or_raise(session, item_code)
+    require_published(stored)
+    newer = session.scalar(
+        select(ItemVersion.number).where(ItemVersion.item_id == stored.id, ItemVersion.published_at > batch.started_at)
+    )
+    if newer is not None and not force:
+        raise InvalidTransition(
+            f"version {newer} of {item_code} was published after batch {batch_id}; releasing it would replace newer "
+            "data (use --force if that is intended)"
+        )
+    fields = stored.declaration.fields
+    table = read_table(session, stored.id, Path(raw.stored_path).read_bytes(), raw.file_name)
+    version = stage(session, stored.id, fields, conform(table, fields), validator=None).finish()
+    _decide(batch, "released", actor, reason)
+    batch.version_id, batch.rows_accepted = version.id, version.row_count
+    batch.rows_rejected, batch.rows_refused_with_batch = batch.rows_read - version.row_count, 0
+    session.flush()
+    outcome = outcome_of(item_code, raw, batch, "released", version)
+    _audit_decision(session, actor, reason, outcome, "quarantine.release", forced=force)
+    return outcome
+
+
+def discard_batch(session: Session, batch_id: int, actor: str, reason: str) -> IngestOutcome:
+    """Close a quarantined batch without publishing it; the raw export and the report stay."""
+    batch, raw, item_code = _quarantined(session, batch_id, reason)
+    _decide(batch, "discarded", actor, reason)
+    session.flush()
+    outcome = outcome_of(item_code, raw, batch, "discarded")
+    _audit_decision(session, actor, reason, outcome, "quarantine.discard")
+    return outcome
+
+
+def _quarantined(session: Session, batch_id: int, reason: str) -> tuple[IngestBatch, RawExport, str]:
+    if not reason.strip():
+        raise InvalidTransition("a release or discard needs a reason")
+    row = session.execute(
+        select(IngestBatch, RawExport, CatalogItem.code)
+        .join(RawExport, IngestBatch.raw_export_id == RawExport.id)
+        .join(CatalogItem, IngestBatch.item_id == CatalogItem.id)
+        .where(IngestBatch.id == batch_id)
+        .with_for_update(of=IngestBatch)
+    ).one_or_none()
+    if row is None:
+        raise BatchNotFound(f"ingest batch {batch_id} does not exist")
+    batch, raw, item_code = row
+    if batch.outcome != "quarantined":
+        raise BatchNotQuarantined(f"batch {batch_id} is {batch.outcome}, not quarantined")
+    return batch, raw, item_code
+
+
+def _decide(batch: IngestBatch, outcome: str, actor: str, reason: str) -> None:
+    batch.outcome, batch.decided_by, batch.decided_at, batch.decision_reason = outcome, actor, utcnow(), reason
+
+
+def _audit_decision(
+    session: Session, actor: str, reason: str, outcome: IngestOutcome, action: str, **detail: Any
+) -> None:
+    """An operator's release or discard, as that operator (whose department the actor string does not say)."""
+    audit.record(
+        session, actor, None, action, "done", item_code=outcome.item, version=outcome.version,
+        rows=outcome.rows_accepted if outcome.version is not None else None, batch_id=outcome.batch_id,
+        reason=reason, sha256=outcome.sha256, rows_read=outcome.rows_read, rows_rejected=outcome.rows_rejected,
+        **detail,
+    )  # fmt: skip
