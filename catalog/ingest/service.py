@@ -116,6 +116,9 @@ def run_ingest(
     try:
         with session_scope(engine) as session:
             return process_run(session, started, data, reports_dir=reports_dir, retention_days=retention_days)
+    except ItemNotPublished as refusal:  # retired meanwhile: a refusal, not an error to retry
+        _record_end(engine, started, runs.FAILED, refusal.message, reports_dir)
+        raise
     except Exception as error:
         logsafe.log_failure(logger, error, "ingesting %s as batch %d failed; it is recorded as failed", item_code,
                             started.batch_id)  # fmt: skip
@@ -226,6 +229,7 @@ def _ingest_new_export(
             if dropped is None:
                 raise _Quarantine(report)
             writer.delete_rows(dropped)
+            _require_still_published(session, stored.id, started.item_code)
             version = writer.finish()
     except _Quarantine as quarantine:
         _finish(batch, "quarantined", validator, quarantine.report, kept=failing.finish())
@@ -299,6 +303,15 @@ def stage(
         if written is not None:
             written.result()
     return writer
+
+
+def _require_still_published(session: Session, item_id: int, item_code: str) -> None:
+    """Checked again with the item's row locked just before the version is published, so that an item retired or
+    withdrawn while its export was processed gets no new version (the lock makes a retirement wait or win)."""
+    status = session.scalar(select(CatalogItem.status).where(CatalogItem.id == item_id).with_for_update())
+    if status != ItemStatus.PUBLISHED.value:
+        raise ItemNotPublished(f"catalog item {item_code} was {status} while its export was processed; nothing was "
+                               "published")  # fmt: skip
 
 
 def require_published(stored: items_repository.StoredItem) -> None:

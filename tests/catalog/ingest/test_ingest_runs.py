@@ -112,6 +112,27 @@ def test_an_item_that_is_not_published_is_refused_before_anything_is_kept(
     assert files_under(tmp_path) == []
 
 
+def test_an_item_retired_while_its_export_is_processed_gets_no_new_version(
+    platform: Engine, backend: str, tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: a retirement waits until the run has committed")
+    staged = VersionWriter.delete_rows
+
+    def retired_meanwhile(writer: VersionWriter, rows: Any) -> Any:  # a steward retires the item as the run works
+        with session_scope(platform) as session:
+            session.execute(update(CatalogItem).where(CatalogItem.code == POPULATION).values(status="retired"))
+        return staged(writer, rows)
+
+    monkeypatch.setattr(VersionWriter, "delete_rows", retired_meanwhile)
+    with pytest.raises(ItemNotPublished, match="retired while"):
+        ingest(platform, tmp_path, sample(samples_dir))
+
+    assert count(platform, ItemVersion) == 0
+    (record,) = batches(platform)
+    assert record.outcome == runs.FAILED and "retired while" in record.reasons[0]
+
+
 # --- 10: unexpected errors fail (and are retried); data problems quarantine -----------------------------------
 
 
