@@ -29,6 +29,12 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="processes, each with its own socket")
     parser.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-* from the proxy")
+    parser.add_argument(
+        "--forwarded-allow-ips", default=None,
+        help="the proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated; default: "
+        "$FORWARDED_ALLOW_IPS, else 127.0.0.1). The abuse limits count clients by it: behind a proxy that is not "
+        "listed, every client is counted as the proxy",
+    )  # fmt: skip
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
 
@@ -48,6 +54,7 @@ def serve(options: argparse.Namespace) -> None:
     config = uvicorn.Config(
         APP, factory=True, proxy_headers=options.proxy_headers, log_level=options.log_level, host=options.host,
         port=options.port, server_header=False,  # no `server: uvicorn`: the software is nobody's business
+        forwarded_allow_ips=options.forwarded_allow_ips,
     )  # fmt: skip
     uvicorn.Server(config).run(sockets=[listening_socket(options.host, options.port)])
 

@@ -16,14 +16,16 @@ from api.problems import ApiProblem
 from catalog.access import service
 from catalog.access.models import MachineToken
 from catalog.audit import service as audit
+from catalog.classification.review import NO_NUL
 from catalog.departments.models import Department
 
 router = APIRouter(tags=["auth"])
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters: a NUL would be a database error on PostgreSQL
 
 
 class LoginRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=200)
+    username: str = Field(min_length=1, max_length=64, pattern=PRINTABLE)
+    password: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
 
 
 class AccessToken(BaseModel):

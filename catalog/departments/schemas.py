@@ -35,15 +35,18 @@ class ExportEncoding(StrEnum):
     GBK = "gbk"
 
 
+# A SQL source names the environment variable that holds its database URL; never one of the platform's own (its
+# database, Airflow's): a steward's query must not read the platform's users, tokens or audit trail.
+PLATFORM_VARIABLE_PREFIXES = ("DATASHARE_", "AIRFLOW")
 LOCATION_RULES = {
     SourceAccess.FILE_DROP: re.compile(r"^(?![/\\])(?![a-z][a-z0-9+.-]*:)[^\s]+$|^(file|s3|gs|gcs|abfs|az)://\S+$"),
     SourceAccess.HTTP: re.compile(r"^https?://[^\s/]+\S*$"),
-    SourceAccess.SQL: re.compile(r"^env:[A-Z_][A-Z0-9_]*$"),
+    SourceAccess.SQL: re.compile(rf"^env:(?!{'|'.join(PLATFORM_VARIABLE_PREFIXES)})[A-Z_][A-Z0-9_]*$"),
 }
 LOCATION_HELP = {
     SourceAccess.FILE_DROP: "a folder under the data folder (no '..') or a file://, s3://, gs:// or abfs:// URL",
     SourceAccess.HTTP: "an http:// or https:// URL",
-    SourceAccess.SQL: "env:NAME, the environment variable holding the database URL",
+    SourceAccess.SQL: "env:NAME, the environment variable holding the database URL (not DATASHARE_* or AIRFLOW*)",
 }
 
 

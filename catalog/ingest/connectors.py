@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import logsafe
+from catalog.departments.schemas import PLATFORM_VARIABLE_PREFIXES
 from catalog.errors import DomainError
 from catalog.ingest.sorted_lines import RUN_BYTES, SortedLines
 from catalog.ingest.source_safety import CheckedTransport, check_inside_drop_area, checked_file_url
@@ -81,6 +82,8 @@ def query_database(
     in a read-only transaction, reading ``chunk_rows`` rows at a time through a server-side cursor; the rows
     become a JSON-lines export, kept raw like any file."""
     variable = location.removeprefix("env:")
+    if variable.startswith(PLATFORM_VARIABLE_PREFIXES):  # declared before the rule existed: refused all the same
+        raise ExportNotReachable(f"{variable} is one of the platform's own variables, not a source database's")
     url = os.environ.get(variable)
     if not url:
         raise ExportNotReachable(f"the environment variable {variable} (the source database URL) is not set")

@@ -101,3 +101,9 @@ def test_a_too_short_password_is_an_invalid_request_not_a_failed_sign_in(databas
 
     assert not isinstance(refused.value, service.InvalidCredentials)
     assert http_status_of(refused.value) == 422 and "at least 12" in refused.value.message
+
+
+@pytest.mark.parametrize("username", ["psga-steward\u0000", "psga\nsteward"])
+def test_a_user_name_with_control_characters_is_an_invalid_request(client: TestClient, username: str) -> None:
+    refused = client.post("/auth/login", json={"username": username, "password": "whatever-it-is"})
+    assert refused.status_code == 422, refused.text  # on PostgreSQL a NUL was a database error: a 500

@@ -95,3 +95,15 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
     except OSError:
         return "zombie"
+
+
+def test_the_trusted_proxies_reach_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind a proxy the abuse limits count clients by X-Forwarded-For, believed from the listed proxies only."""
+    from api import serve
+
+    configs: list[object] = []
+    monkeypatch.setattr(serve.uvicorn.Server, "run", lambda self, sockets: configs.append(self.config))
+    monkeypatch.setattr(serve, "listening_socket", lambda host, port: None)
+    serve.main(["--proxy-headers", "--forwarded-allow-ips", "172.18.0.1,10.0.0.0/8"])
+    (config,) = configs
+    assert config.proxy_headers and config.forwarded_allow_ips == "172.18.0.1,10.0.0.0/8"  # type: ignore[attr-defined]

@@ -93,6 +93,21 @@ def test_tags_with_surrounding_spaces_are_refused(session: Session, tmp_path: Pa
             "a query is required",
             id="sql-without-query",
         ),
+        pytest.param(
+            {"access": "sql", "location": "env:DATASHARE_DATABASE_URL", "query": "select 1", "file_pattern": None},
+            "is not valid for sql",
+            id="sql-reading-the-platforms-database",
+        ),
+        pytest.param(
+            {
+                "access": "sql",
+                "location": "env:AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+                "query": "select 1",
+                "file_pattern": None,
+            },
+            "is not valid for sql",
+            id="sql-reading-airflows-database",
+        ),
     ],
 )
 def test_source_system_locations(session: Session, tmp_path: Path, source: dict[str, Any], message: str) -> None:

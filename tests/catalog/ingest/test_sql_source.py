@@ -154,3 +154,12 @@ def test_an_unusable_url_is_refused_without_repeating_it(monkeypatch: pytest.Mon
     with pytest.raises(ExportNotReachable, match="cannot be used") as refused:
         query_database("env:DEPT_BROKEN_DB", "SELECT 1")
     assert "pa55word" not in refused.value.message  # the URL holds the password
+
+
+def test_the_platforms_own_database_is_never_a_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Even a source declared before the rule cannot read the platform's users, tokens or audit trail."""
+    from catalog.ingest.connectors import query_database
+
+    monkeypatch.setenv("DATASHARE_DATABASE_URL", f"sqlite:///{tmp_path / 'platform.db'}")
+    with pytest.raises(ExportNotReachable, match="one of the platform's own variables"):
+        query_database("env:DATASHARE_DATABASE_URL", "SELECT username, password_hash FROM user_account")
