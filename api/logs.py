@@ -16,6 +16,7 @@ ACCESS_LOGGER, ERROR_LOGGER = "uvicorn.access", "uvicorn.error"
 HIDDEN = "*"
 FILTER_PARAMETER, FILTER_SEPARATOR = "filter", ":"  # the data routes' `filter=name:value` (api/routers/data.py)
 _NUMBER_LIKE_AN_IDENTIFIER = re.compile(r"\d{11,}")
+_PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,63}$")
 _UNSAFE_IN_A_LOG_LINE = ' "%&='
 
 
@@ -31,7 +32,7 @@ def loggable_query(query: str) -> str:
     parameters = []
     for parameter in query.split("&") if query else ():
         name, has_value, value = parameter.partition("=")
-        name = _loggable_name(unquote_plus(name))
+        name = _parameter_name(unquote_plus(name))
         if not has_value:
             parameters.append(name)
         elif name == FILTER_PARAMETER:
@@ -44,6 +45,12 @@ def loggable_query(query: str) -> str:
 def _loggable_filter(text: str) -> str:
     field, separator, _ = text.partition(FILTER_SEPARATOR)
     return f"{_loggable_name(field)}{FILTER_SEPARATOR}{HIDDEN}" if separator else HIDDEN  # without one, all is value
+
+
+def _parameter_name(name: str) -> str:
+    """The API's parameter names are ASCII words (``limit``, ``filter``, ``after``): anything else in that place
+    (``?姓名:张三``, ``?138-0013-8000``) is a value sent where a name belongs."""
+    return name if _PARAMETER_NAME.match(name) else HIDDEN
 
 
 def _loggable_name(name: str) -> str:

@@ -17,36 +17,45 @@ import traceback
 
 HIDDEN = "*"
 _SERVER_DETAIL = ("DETAIL:", "Failing row contains")
-_FRAME_OR_HEADER = re.compile(
-    r"^(?:\s|Traceback \(most recent call last\):|During handling of the above exception"
-    r"|The above exception was the direct cause|$)"
+_HEADER = re.compile(
+    r"^(?:Traceback \(most recent call last\):|During handling of the above exception"
+    r"|The above exception was the direct cause|\+[-+]+|$)"
 )
+_FRAME = re.compile(r'^\s*File "')
+_GROUP_MARGIN = re.compile(r"^(\s*\|\s?)+")  # exception groups draw their members inside a margin of "|"
+_CARETS = re.compile(r"^\s*[\^~]+\s*$")
 _QUOTED = re.compile(r"""'[^']*'|"[^"]*\"""")
 _IDENTIFIER = re.compile(r"""^['"][A-Za-z_][A-Za-z0-9_.]*['"]$""")
 _LONG_NUMBER = re.compile(r"\d{6,}")
 
 
 def redacted_traceback(error: BaseException) -> str:
-    """The formatted traceback of ``error`` (with its causes) as a log may show it."""
-    lines = "".join(traceback.format_exception(error)).rstrip("\n").splitlines()
-    return "\n".join(_redacted(line) for line in lines if not line.lstrip().startswith(_SERVER_DETAIL))
+    """The formatted traceback of ``error`` (with its causes) as a log may show it: the frames (``File …`` and the
+    code line under each) as they are, every other line (the messages, however indented) redacted."""
+    kept: list[str] = []
+    after_frame = False
+    for line in "".join(traceback.format_exception(error)).rstrip("\n").splitlines():
+        inner = _GROUP_MARGIN.sub("", line)
+        if inner.lstrip().startswith(_SERVER_DETAIL):
+            continue
+        code_line = after_frame and inner.startswith("    ")
+        if _FRAME.match(inner) or code_line or _CARETS.match(inner) or _HEADER.match(inner.strip()):
+            kept.append(line)
+        else:
+            kept.append(redacted(line))
+        after_frame = bool(_FRAME.match(inner))
+    return "\n".join(kept)
 
 
 def redacted_message(error: BaseException) -> str:
-    """``Type: message`` of ``error`` alone, redacted the same way."""
-    return _redacted("".join(traceback.format_exception_only(error)).strip().splitlines()[0])
+    """``Type: message`` of ``error`` alone (its first line), redacted the same way."""
+    return redacted("".join(traceback.format_exception_only(error)).strip().splitlines()[0])
 
 
 def redacted(text: str) -> str:
     """A message from elsewhere (a driver, a server) with quoted literals and long numbers hidden."""
     text = _QUOTED.sub(lambda quoted: quoted[0] if _IDENTIFIER.match(quoted[0]) else HIDDEN, text)
     return _LONG_NUMBER.sub(HIDDEN, text)
-
-
-def _redacted(line: str) -> str:
-    if _FRAME_OR_HEADER.match(line):
-        return line
-    return redacted(line)
 
 
 class WithoutValues(logging.Filter):

@@ -16,6 +16,7 @@ from catalog.settings import Settings
 
 RESIDENT_ID = "440307196501011234"
 NAME = "赖小红"
+PHONE = "138-0013-8000"
 
 
 def test_a_duplicate_key_leaves_no_value_in_the_logged_traceback(
@@ -56,3 +57,21 @@ def test_quoted_values_and_long_numbers_are_hidden_but_identifiers_stay() -> Non
 def test_the_apis_error_log_is_filtered_too(tmp_path: Path) -> None:
     create_app(Settings(data_dir=tmp_path))
     assert any(isinstance(installed, WithoutValues) for installed in logging.getLogger("uvicorn.error").filters)
+
+
+def test_indented_messages_are_redacted_too_pydantic_errors_and_exception_groups() -> None:
+    from pydantic import BaseModel
+
+    class Complainant(BaseModel):
+        phone: int
+
+    try:
+        Complainant(phone=f"{NAME} {PHONE}")  # type: ignore[arg-type]
+    except ValueError as error:
+        validation = redacted_traceback(error)
+    try:
+        raise ExceptionGroup("several", [ValueError(f"resident {RESIDENT_ID!r} bad")])
+    except ExceptionGroup as error:
+        group = redacted_traceback(error)
+    assert NAME not in validation and PHONE not in validation and "Complainant" in validation
+    assert RESIDENT_ID not in group and "ValueError: resident * bad" in group and 'File "' in group

@@ -144,6 +144,8 @@ def test_the_openapi_document_declares_bearer_authentication_where_a_caller_is_i
         (f"/items/{RESIDENT_ID}", "/items/*"),
         (f"/subscriptions/2147483647?{RESIDENT_ID}=1", "/subscriptions/2147483647?*=*"),  # row ids are kept
         ("/health", "/health"),
+        ("/items/A-1/data?%E5%A7%93%E5%90%8D:%E5%BC%A0%E4%B8%89&x", "/items/A-1/data?*&x"),  # a value where a name is
+        ("/items/A-1/data?138-0013-8000", "/items/A-1/data?*"),
     ],
 )  # fmt: skip
 def test_a_logged_request_keeps_the_path_and_names_never_a_value(target: str, logged: str) -> None:
