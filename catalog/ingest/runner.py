@@ -39,7 +39,8 @@ def fetch_newest_export(engine: Engine, settings: Settings, item_code: str) -> F
     if access == "http":
         token = os.environ.get(token_variable)
         return fetch_pages(location, allowed_hosts=settings.source_allowed_hosts, token=token)
-    return newest_file(location, pattern, settings.resolved_data_dir, settings.resolved_drop_dir)
+    # A department's sources read its own part of the drop area only: never another department's exports.
+    return newest_file(location, pattern, settings.resolved_data_dir, settings.resolved_drop_dir / department)
 
 
 def pull_and_ingest(engine: Engine, settings: Settings, item_code: str, trigger: str) -> IngestOutcome | None:

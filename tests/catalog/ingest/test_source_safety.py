@@ -5,6 +5,7 @@ goes to the declared origin only."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import pytest
 from catalog.ingest import source_safety
 from catalog.ingest.connectors import ExportNotReachable, fetch_pages, http_token_variable, newest_file
 from catalog.ingest.source_safety import UnsafeSourceLocation, checked_address, checked_file_url
+from tests.catalog.helpers import pull_complaints_from
 
 LOCAL = ["127.0.0.1"]
 
@@ -200,3 +202,15 @@ def test_an_encoded_dot_dot_is_refused_when_declared(location: str) -> None:
 
     with pytest.raises(ValidationError, match="is not valid for file_drop"):
         SourceSystemDeclaration(code="s", name="s", location=location)
+
+
+def test_a_department_cannot_pull_another_departments_drop_folder(
+    backend: str, database_factory: Any, tmp_path: Path, samples_dir: Path
+) -> None:
+    """zsj's source pointed at psga's drop folder (inside the drop area, but not zsj's part of it) is refused."""
+    psga_folder = tmp_path / "data" / "drop" / "psga" / "population"
+    psga_folder.mkdir(parents=True)
+    shutil.copy(samples_dir / "psga_population_20261120.csv", psga_folder)
+    source = {"access": "file_drop", "location": "drop/psga/population", "file_pattern": "*.csv"}
+    with pytest.raises(UnsafeSourceLocation, match="outside the drop area"):
+        pull_complaints_from(source, database_factory(backend), tmp_path)
