@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import headers
+from api import headers, metrics
 from catalog.access.service import InvalidCredentials
 from catalog.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 
@@ -36,6 +36,7 @@ def forbidden(detail: str = "your roles do not allow this") -> ApiProblem:
 
 
 def problem(status: int, code: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
+    metrics.count_refusal(status, code)  # every refusal's response is made here, once
     body = {"type": f"/problems/{code}", "title": TITLES.get(status, "Error"), "status": status, "detail": detail,
             "code": code, "instance": instance, **extra}  # fmt: skip
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import getpass
+import importlib
 import io
 import json
 import shutil
@@ -20,33 +21,66 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, inspect, select
-from sqlalchemy.orm import Session
+from typer import _click as click  # Typer vendors Click: its groups and contexts are this module's classes
+from typer.core import TyperGroup
 
 from catalog import demo as demo_files
-from catalog.access import policy
-from catalog.access.demo import SEEDED_BY, seed_demo_principals
-from catalog.access.service import Principal, acting_user
-from catalog.classification import reports, review
-from catalog.classification.types import SemanticType
-from catalog.db import make_engine, session_scope
-from catalog.declarations import service as declarations
-from catalog.declarations.schemas import CatalogFile
-from catalog.departments.models import Department
+from catalog.classification.types import REPORTS, SemanticType
 from catalog.errors import DomainError
-from catalog.ingest.manifest import follow_catalog, rewrite_after_commit
-from catalog.items import repository as items_repository
-from catalog.items import service as items
-from catalog.items.errors import ItemNotFound
-from catalog.items.models import CatalogItem
-from catalog.items.schemas import ItemRead, ItemStatus, SearchPage, SearchQuery, SharingType
-from catalog.migrate import upgrade
-from catalog.settings import get_settings
+from catalog.items.schemas import ItemStatus, SharingType
 
-if TYPE_CHECKING:
-    from catalog.ingest.service import IngestOutcome  # imports pandas: only for type checking
+if TYPE_CHECKING:  # the services load with the command that uses them: `datashare --help` imports none of them
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
-app = typer.Typer(help="Government data-sharing platform.", no_args_is_help=True)
+    from catalog.access.service import Principal
+    from catalog.classification import review
+    from catalog.declarations.schemas import CatalogFile
+    from catalog.ingest.service import IngestOutcome
+    from catalog.items.schemas import ItemRead, SearchPage
+    from catalog.settings import Settings
+
+# Command groups kept in modules of their own (they use this module's helpers): name -> (module, Typer app, help).
+# Each module is imported when one of its commands runs, not for `datashare --help` or another group's commands.
+DEFERRED_GROUPS: dict[str, tuple[str, str, str]] = {
+    "audit": ("catalog.audit.commands", "audit_app", "The audit trail: list, seal, verify, head."),
+    "policy": ("catalog.access.commands", "policy_app", "Access policy: drift checks."),
+    "notifications": (
+        "catalog.notifications.commands",
+        "notifications_app",
+        "Notifications: deliveries, e-mail addresses, departments' webhooks.",
+    ),
+}
+
+
+class DeferredGroups(TyperGroup):
+    """The top-level group: it lists the deferred groups by name and help, and loads one when it is invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(name for name in DEFERRED_GROUPS if name not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in DEFERRED_GROUPS:
+            return super().get_command(ctx, cmd_name)
+        return TyperGroup(name=cmd_name, help=DEFERRED_GROUPS[cmd_name][2])  # listed in the help, never run
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] in DEFERRED_GROUPS and args[0] not in self.commands:
+            self.add_command(_load_group(args[0]))
+        return super().resolve_command(ctx, args)
+
+
+def _load_group(name: str) -> click.Command:
+    """A deferred group's commands, built as Typer builds a group added to this one."""
+    module, attribute, _ = DEFERRED_GROUPS[name]
+    holder = typer.Typer()
+    holder.add_typer(getattr(importlib.import_module(module), attribute), name=name)
+    return typer.main.get_group(holder).commands[name]
+
+
+app = typer.Typer(cls=DeferredGroups, help="Government data-sharing platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Catalog items: import, export, search, lifecycle.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -70,12 +104,23 @@ Actor = Annotated[str, typer.Option(help="Who is acting, recorded in the item hi
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
+def _settings() -> Settings:
+    from catalog.settings import get_settings  # pydantic-settings: loaded by the commands that read settings
+
+    return get_settings()
+
+
 def default_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
 def _engine(require_schema: bool = True) -> Engine:
-    settings = get_settings()
+    from sqlalchemy import inspect
+
+    from catalog.db import make_engine
+    from catalog.ingest.manifest import follow_catalog
+
+    settings = _settings()
     engine = follow_catalog(make_engine(settings.resolved_database_url), settings.pipeline_manifest)
     if require_schema and not inspect(engine).has_table("alembic_version"):
         err.print("The database has no schema yet: run `datashare db upgrade` first.", style="red")
@@ -86,6 +131,8 @@ def _engine(require_schema: bool = True) -> Engine:
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """A committed unit of work; a domain error becomes a clear message and exit code 1."""
+    from catalog.db import session_scope
+
     engine = _engine()
     try:
         with session_scope(engine) as session:
@@ -100,6 +147,8 @@ def unit_of_work() -> Iterator[Session]:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the schema to the newest revision."""
+    from catalog.migrate import upgrade
+
     engine = _engine(require_schema=False)
     upgrade(engine)
     engine.dispose()
@@ -117,6 +166,9 @@ Officer = Annotated[
 def catalog_import(file: Path, actor: Actor = "", officer: Officer = None) -> None:
     """Import a catalog file: validated whole first, then written all or nothing. New items are drafts unless a
     data officer imports them (``--officer``); changes to approved fields' classification go to review."""
+    from catalog.declarations import service as declarations
+    from catalog.ingest.manifest import rewrite_after_commit
+
     with unit_of_work() as session:
         if officer:
             principal = _principal(session, officer, "decide")
@@ -138,6 +190,8 @@ def catalog_import(file: Path, actor: Actor = "", officer: Officer = None) -> No
 @catalog_app.command("export")
 def catalog_export(file: Path) -> None:
     """Write the whole catalog to a file in the catalog file format."""
+    from catalog.declarations import service as declarations
+
     with unit_of_work() as session:
         catalog = declarations.export_catalog(session)
     file.write_text(declarations.dump_catalog(catalog), encoding="utf-8")
@@ -147,6 +201,8 @@ def catalog_export(file: Path) -> None:
 @catalog_app.command("schema")
 def catalog_schema(output: Annotated[Path | None, typer.Option(help="Write to this file.")] = None) -> None:
     """Print (or write) the JSON Schema of the catalog file format."""
+    from catalog.declarations import service as declarations
+
     text = declarations.catalog_json_schema()
     if output is None:
         typer.echo(text, nl=False)
@@ -170,6 +226,9 @@ def catalog_search(
     as_json: AsJson = False,
 ) -> None:
     """Search the catalog by keyword and filters."""
+    from catalog.items import service as items
+    from catalog.items.schemas import SearchQuery
+
     try:
         query = SearchQuery.model_validate(
             {
@@ -224,6 +283,8 @@ def catalog_show(
     history: Annotated[bool, typer.Option(help="Also show the change history.")] = False,
 ) -> None:
     """Show one item with its fields (and its history)."""
+    from catalog.items import service as items
+
     with unit_of_work() as session:
         item = items.get_item(session, code)
         changes = items.get_history(session, code) if history else []
@@ -270,6 +331,8 @@ def _print_item(item: ItemRead) -> None:
 
 def _lifecycle(target: ItemStatus, help_text: str) -> Callable[..., None]:
     def command(code: str, actor: Actor = "") -> None:
+        from catalog.items import service as items
+
         with unit_of_work() as session:
             item = items.transition(session, code, target, actor or default_actor())
         out.print(f"{item.code} is now {item.status.value}.")
@@ -300,12 +363,12 @@ def ingest(
     """Run the ingestion path once for one export: publish a new version or quarantine the batch."""
     from catalog.ingest.service import run_ingest  # imports pandas; Great Expectations when validating
 
-    data_dir = get_settings().resolved_data_dir
+    data_dir = _settings().resolved_data_dir
     with _ingestion(item_code) as engine:
         outcome = run_ingest(
             engine, item_code, file.read_bytes(), file.name, raw_dir=data_dir / "raw",
             reports_dir=data_dir / "reports", trigger=trigger or default_actor(),
-            stale_after=timedelta(hours=get_settings().ingest_run_timeout_hours),
+            stale_after=timedelta(hours=_settings().ingest_run_timeout_hours),
         )  # fmt: skip
     _report_outcome(item_code, outcome, as_json)
 
@@ -316,7 +379,7 @@ def pull(item_code: str, as_json: AsJson = False) -> None:
     from catalog.ingest.runner import pull_and_ingest
 
     with _ingestion(item_code) as engine:
-        outcome = pull_and_ingest(engine, get_settings(), item_code, trigger=default_actor())
+        outcome = pull_and_ingest(engine, _settings(), item_code, trigger=default_actor())
     if outcome is None:
         out.print(f"{item_code}: no export in the drop folder.")
     else:
@@ -327,6 +390,9 @@ def pull(item_code: str, as_json: AsJson = False) -> None:
 def _ingestion(item_code: str) -> Iterator[Engine]:
     """An ingestion run's edge: a refusal exits 1 with its message, an unexpected error (already logged with its
     traceback by the service) exits 4."""
+    from catalog.ingest.third_party import quiet_third_party_logging
+
+    quiet_third_party_logging()
     engine = _engine()
     try:
         yield engine
@@ -382,19 +448,38 @@ def quarantine_list(item_code: Annotated[str | None, typer.Argument()] = None, a
 @app.command("runs")
 def runs(
     item_code: Annotated[str | None, typer.Argument()] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
     as_json: AsJson = False,
+    department: Annotated[str | None, typer.Option(help="Only the runs of this department's items.")] = None,
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only runs with this outcome (repeatable): running, published, quarantined, released, "
+            "discarded, failed, interrupted."
+        ),
+    ] = None,
+    since: Annotated[datetime | None, typer.Option(help="Started at or after this time (no zone: UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Started before this time (no zone: UTC).")] = None,
+    before: Annotated[int | None, typer.Option(help="Continue a listing: the batch id it printed.")] = None,
 ) -> None:
     """Ingestion run records (of one item, or all): outcome, export file, trigger, time, rows, version, reasons.
 
     Rows not published are those that failed a rule and those refused with their (quarantined) batch. A run whose
-    process is gone is shown (and recorded) as interrupted."""
-    from catalog.ingest.runs import run_records, settle_dead_runs
+    process is gone is shown (and recorded) as interrupted. The same filters and pages as the API's GET /runs."""
+    from catalog.access import policy
+    from catalog.ingest.runs import Page, RunFilter, run_page, settle_dead_runs
 
+    try:
+        wanted = RunFilter.model_validate({"item": item_code, "department": department, "outcomes": outcome or (),
+                                           "since": since, "until": until})  # fmt: skip
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise typer.BadParameter(problems) from None
     with unit_of_work() as session:
-        settle_dead_runs(session, stale_after=timedelta(hours=get_settings().ingest_run_timeout_hours))
+        settle_dead_runs(session, stale_after=timedelta(hours=_settings().ingest_run_timeout_hours))
     with unit_of_work() as session:
-        records = run_records(session, item_code, limit=limit)
+        page = run_page(session, wanted, Page(before, limit), visible_to=policy.EVERYWHERE)
+    records = page.runs
     if as_json:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
@@ -414,6 +499,8 @@ def runs(
         out.print(f"batch {record['batch']}: file {record['file_name']}{where}")
         for reason in record["reasons"]:
             out.print(f"batch {record['batch']}: {reason}")
+    if page.next_cursor is not None:
+        out.print(f"next page: --before {page.next_cursor}")
 
 
 @app.command("quality-report")
@@ -475,9 +562,13 @@ def quarantine_discard(batch_id: int, reason: Reason, actor: Actor = "") -> None
 # --- classification review ---------------------------------------------------------------------------------
 
 
-def _principal(session: Session, username: str, action: str, department: str = policy.EVERYWHERE) -> Principal:
-    """The named user, whom the Casbin policy lets do ``action`` on classification (for ``department``)."""
-    return acting_user(session, username, department, "classification", action)
+def _principal(session: Session, username: str, action: str, department: str | None = None) -> Principal:
+    """The named user, whom the Casbin policy lets do ``action`` on classification (for ``department``, else
+    everywhere)."""
+    from catalog.access import policy
+    from catalog.access.service import acting_user
+
+    return acting_user(session, username, department or policy.EVERYWHERE, "classification", action)
 
 
 def _fail(message: str) -> NoReturn:
@@ -501,6 +592,8 @@ def review_queue(
     as_json: AsJson = False,
 ) -> None:
     """Fields waiting for a data officer, oldest first, with their open proposals."""
+    from catalog.classification import review
+
     if finding is not None and finding != "any" and finding not in {member.value for member in SemanticType}:
         raise typer.BadParameter(f"{finding!r} is not one of {FINDINGS}", param_hint="--finding")
     wanted = review.QueueFilter(department=department, semantic_type=semantic_type.value if semantic_type else None,
@@ -532,6 +625,8 @@ def review_items(
     as_json: AsJson = False,
 ) -> None:
     """Items with fields waiting for a data officer, oldest first."""
+    from catalog.classification import review
+
     with unit_of_work() as session:
         total, entries = review.pending_items(session, review.QueueFilter(department=department, limit=limit))
     if as_json:
@@ -566,6 +661,8 @@ def review_decide(
 ) -> None:
     """Decide many fields at once, all or none, from a CSV or JSON file (item, field, level, semantic_type,
     reason; an empty level and semantic type approve the field as it stands)."""
+    from catalog.classification import review
+
     decisions = read_decisions(file)
     with unit_of_work() as session:
         report = review.decide(session, decisions, _principal(session, officer, "decide"))
@@ -586,6 +683,8 @@ DECISION_COLUMNS = ("item", "field", "level", "semantic_type", "reason")
 def read_decisions(file: Path) -> list[review.FieldDecision]:
     """The decisions of a CSV file (a header row with item and field, and any of level, semantic_type, reason)
     or a JSON file (a list of such objects, or {"decisions": [...]}); every problem named with its row."""
+    from catalog.classification import review
+
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -632,6 +731,13 @@ def review_propose(
     semantic_type: Annotated[SemanticType | None, typer.Option(help="The proposed semantic type.")] = None,
 ) -> None:
     """A steward proposes a level (and semantic type) for a field of their department's item."""
+    from sqlalchemy import select
+
+    from catalog.classification import review
+    from catalog.departments.models import Department
+    from catalog.items.errors import ItemNotFound
+    from catalog.items.models import CatalogItem
+
     try:
         body = review.ProposalCreate(item=item_code, field=field_name, level=level, semantic_type=semantic_type,
                                      reason=reason)  # fmt: skip
@@ -652,6 +758,12 @@ def review_propose(
 @review_app.command("history")
 def review_history(item_code: Annotated[str, typer.Argument(metavar="ITEM")], as_json: AsJson = False) -> None:
     """Every decision on an item's fields, oldest first: who, when, from, to, why."""
+    from sqlalchemy import select
+
+    from catalog.classification import review
+    from catalog.items.errors import ItemNotFound
+    from catalog.items.models import CatalogItem
+
     with unit_of_work() as session:
         if session.scalar(select(CatalogItem.id).where(CatalogItem.code == item_code)) is None:
             raise ItemNotFound(item_code)
@@ -682,13 +794,15 @@ class ReportFormat(StrEnum):
 
 @review_app.command("report")
 def review_report(
-    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(reports.REPORTS)}.")],
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(REPORTS)}.")],
     department: Annotated[str | None, typer.Option(help="Only this department's items.")] = None,
     output_format: Annotated[ReportFormat, typer.Option("--format", help="json or csv.")] = ReportFormat.CSV,
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
 ) -> None:
     """A classification report: levels (fields per level per department), unreviewed (fields never decided),
     proposals (open ones, with detection evidence), decisions (per officer per day)."""
+    from catalog.classification import reports
+
     with unit_of_work() as session:
         rows = reports.build(session, name, department)
     if output_format is ReportFormat.CSV:
@@ -713,7 +827,13 @@ def demo(
     """Set up the embedded default: schema, demo catalog, principals, sample exports in their drop folders. Run
     again, it only creates what is missing: whatever is there already (a department an admin changed, a field an
     officer decided, a token, a file in a drop folder) stays as it is."""
-    settings = get_settings()
+    from catalog.access.demo import SEEDED_BY, seed_demo_principals
+    from catalog.declarations import service as declarations
+    from catalog.ingest.manifest import rewrite_after_commit
+    from catalog.items import service as items
+    from catalog.items.schemas import SearchQuery
+
+    settings = _settings()
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     db_upgrade()
     declared = declarations.read_catalog_file(catalog)
@@ -736,6 +856,13 @@ def demo(
 def _import_missing(session: Session, declared: CatalogFile, actor: Principal | str) -> int:
     """Import the departments and items of ``declared`` the database does not have; returns how many items. Those
     it has are left alone: an import would bring the file back over later decisions as a change."""
+    from sqlalchemy import select
+
+    from catalog.access.service import Principal
+    from catalog.declarations import service as declarations
+    from catalog.departments.models import Department
+    from catalog.items import repository as items_repository
+
     have_departments = set(session.scalars(select(Department.code)))
     have_items = set(items_repository.statuses_by_code(session, [item.code for item in declared.items]))
     missing = declared.model_copy(update={
@@ -748,6 +875,8 @@ def _import_missing(session: Session, declared: CatalogFile, actor: Principal | 
 
 def _fill_drop_folders(session: Session, samples: Path, data_dir: Path) -> int:
     """Copy each sample export matching a file-drop source system's pattern into its folder (once)."""
+    from sqlalchemy import select
+
     from catalog.departments.models import SourceSystem
 
     copied = 0
@@ -762,12 +891,11 @@ def _fill_drop_folders(session: Session, samples: Path, data_dir: Path) -> int:
     return copied
 
 
-# Command groups kept in modules of their own; they use this module's helpers, so they are imported last.
-from catalog.access.commands import policy_app  # noqa: E402
-from catalog.audit.commands import audit_app  # noqa: E402
+# Command groups kept in modules of their own; they use this module's helpers, so they are imported last. Those in
+# DEFERRED_GROUPS (above) are imported only when one of their commands runs: `datashare --help` stays fast.
+from catalog.ops.commands import FRESHNESS_EXIT_CODES, freshness  # noqa: E402
 
-app.add_typer(audit_app, name="audit")
-app.add_typer(policy_app, name="policy")
+app.command("freshness", epilog=FRESHNESS_EXIT_CODES)(freshness)
 
 if __name__ == "__main__":
     app()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:  # Alembic (and Mako) load with a migration, not with every process that imports this module
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if url:
@@ -22,6 +26,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Upgrade the schema, then (at head) make the stored permissions those of ``policies/policy.csv``."""
+    from alembic import command
+
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection

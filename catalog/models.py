@@ -11,4 +11,5 @@ def import_all_models() -> None:
     import catalog.ingest.models
     import catalog.items.models
     import catalog.notifications.models
+    import catalog.ops.models
     import catalog.subscriptions.models  # noqa: F401

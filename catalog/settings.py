@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # An ingestion run recorded as running for longer than this is taken as interrupted (its process on another host
     # cannot be asked); on the same host a run is interrupted as soon as its process is gone.
     ingest_run_timeout_hours: float = Field(default=6.0, gt=0)
+    # Freshness (catalog/ops/freshness.py): an item is late once an export due by its schedule has not come this
+    # long after it was due (at most half the schedule's period, so an hourly item is late within the hour).
+    freshness_grace_minutes: float = Field(default=60.0, ge=0)
 
     # File sources (catalog/ingest/source_safety.py) are read only inside the drop area (default <data dir>/drop).
     # HTTP sources may not reach loopback, link-local, cloud-metadata or unspecified addresses unless their host (as
@@ -58,6 +61,42 @@ class Settings(BaseSettings):
     # redis://host:6379/1 to share them between API processes.
     rate_limit_storage: str = "memory://"
 
+    # Notifications (catalog/notifications): mail goes through this SMTP server (no host: mail waits in the outbox),
+    # security "starttls" or "ssl" (or "none" on a trusted relay), the password from the environment only. Links in
+    # notices point at public_url. Deliveries are retried at doubling intervals from the base delay up
+    # to the cap, and given up after max attempts; each send ends within the timeout. Webhooks may not reach
+    # loopback, link-local or metadata addresses unless their host is allowed here: source_allowed_hosts does not
+    # count, so a loopback allowed for one source is not opened to every steward's webhook.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_from: str = "datashare@localhost"
+    notification_timeout_seconds: float = Field(default=10.0, gt=0)
+    notification_max_attempts: int = Field(default=8, ge=1)
+    notification_retry_base_seconds: float = Field(default=60.0, ge=0)
+    notification_retry_max_seconds: float = Field(default=3600.0, ge=0)
+    notification_allowed_hosts: list[str] = Field(default_factory=list)
+
+    # Health and metrics (api/health.py, api/metrics.py). /metrics asks for this bearer token when it is set; outside
+    # local mode it is not served at all without one. With several API processes each writes its figures under
+    # metrics_dir (default <data dir>/metrics, emptied when the server starts): one directory per server, never shared
+    # by two hosts. Figures read from the database are computed at most every metrics_cache_seconds per process.
+    metrics_token: SecretStr | None = None
+    metrics_dir: Path | None = None
+    metrics_cache_seconds: float = Field(default=10.0, ge=0)
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    # Where people reach the platform's API: the links in notices, task logs and Airflow's required actions.
+    public_url: str = "http://localhost:8000"
+    # How long a quarantined batch's required action in Airflow waits for a decision; then the batch stays
+    # quarantined, the run fails, and it can still be decided through the API or the command line.
+    quarantine_decision_hours: float = Field(default=72.0, gt=0)
+    # The Airflow users (ids) who may answer it; the platform applies a decision as the platform user of the same name,
+    # who must hold `runs operate` for the item's department.
+    quarantine_deciders: list[str] = Field(default_factory=lambda: ["ops"])
+
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> Settings:
         secret = self.secret_key.get_secret_value()
@@ -65,6 +104,9 @@ class Settings(BaseSettings):
             raise ValueError("DATASHARE_SECRET_KEY must be set when DATASHARE_MODE is not 'local'")
         if self.mode != "local" and len(secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"DATASHARE_SECRET_KEY must have at least {MIN_SECRET_BYTES} bytes outside local mode")
+        token = self.metrics_token.get_secret_value() if self.metrics_token is not None else None
+        if self.mode != "local" and token is not None and len(token.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"DATASHARE_METRICS_TOKEN must have at least {MIN_SECRET_BYTES} bytes outside local mode")
         return self
 
     @property
@@ -91,6 +133,10 @@ class Settings(BaseSettings):
     @property
     def resolved_audit_heads_file(self) -> Path:
         return (self.audit_heads_file or self.resolved_data_dir / "audit" / "heads.jsonl").expanduser()
+
+    @property
+    def resolved_metrics_dir(self) -> Path:
+        return (self.metrics_dir or self.resolved_data_dir / "metrics").expanduser().resolve()
 
     @property
     def resolved_database_url(self) -> str:

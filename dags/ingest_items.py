@@ -1,11 +1,17 @@
 """Ingestion pipelines: one DAG per published catalog item with a source system.
 
-Each run is one task: it pulls the item's newest export, keeps it raw, checks it with Great Expectations and
-either publishes a new version (the task succeeds and the item's Airflow Asset is updated) or quarantines
-the batch (the task fails, so ops see it, and fails again while the export waits in quarantine); an export
-already ingested and settled, or none yet, skips the task and leaves the Asset alone. An unexpected error (the
-database, the disk, a bug) fails the task with its traceback logged without values, and Airflow retries it within
-seconds. One task per DAG also keeps parsing 1,000 items cheap.
+Each run pulls the item's newest export, keeps it raw, checks it with Great Expectations and publishes a new version
+(the item's Airflow Asset gets an event with the version, row count and batch) or quarantines the batch: then the run
+raises a required action in Airflow's UI (human in the loop; the waiting task holds no worker slot) with the quality
+report, to release the batch (published as the next version, with its Asset event) or discard it, with a reason; the
+same code path, permission and audit as the API and the ``datashare quarantine`` commands. Without a decision within
+``DATASHARE_QUARANTINE_DECISION_HOURS`` the batch stays quarantined and the run fails.
+
+With no new export (none yet, or the same again) the run is skipped while none is due; once one is due by the item's
+update frequency the task looks again every five minutes (rescheduled, holding no worker slot) through the grace
+period, and FAILS when the export is late (catalog/ops/freshness.py): a department that sends nothing never shows
+green. Each task's log starts with one line saying what happened. An unexpected error (the database, the disk, a bug)
+fails the task with its traceback logged without values, and Airflow retries it within seconds.
 
 The DAGs come from the pipeline manifest, ``<data dir>/pipelines.json``, which the catalog rewrites after every
 commit that changes what must be pulled, through the API or the ``datashare`` commands alike
@@ -19,14 +25,23 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Asset, get_current_context
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk import DAG, Param, get_current_context
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
 
-from catalog.settings import get_settings
+from catalog.ingest.assets import item_asset, versions_alias
+from catalog.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from catalog.ingest.task import TaskReport
 
 MANIFEST = get_settings().pipeline_manifest
 log = logging.getLogger(__name__)
@@ -41,12 +56,11 @@ DEFAULT_ARGS = {
 }
 
 
+RELEASE, DISCARD = "Release", "Discard"  # the options of a quarantined batch's required action
+
+
 class IngestFailed(Exception):
     """An unexpected error, its traceback logged without values (catalog.logsafe): the task fails and is retried."""
-
-
-def item_asset(item_code: str) -> Asset:
-    return Asset(name=f"datashare.item.{item_code}", uri=f"datashare://items/{item_code}")
 
 
 def dag_id_for(item_code: str) -> str:
@@ -68,44 +82,137 @@ def pipelines() -> list[dict[str, Any]]:
         raise RuntimeError(f"{MANIFEST} is not a pipeline manifest ({error}); rerun a datashare command") from None
 
 
-def pull_and_ingest(item_code: str) -> dict[str, Any]:
-    """Pull the newest export and run the ingestion path (the same code as `datashare pull`).
-
-    A refusal (the item is not published, has no source system ...) and a quarantine fail the task without
-    retries: retrying would change nothing. An unexpected error (database, disk, a bug) propagates, so Airflow
-    retries the task; the failed run settles nothing and the retry ingests the export again."""
-    from catalog import logsafe
+@contextmanager
+def _platform() -> Iterator[tuple[Engine, Settings]]:
     from catalog.db import make_engine
-    from catalog.errors import DomainError
-    from catalog.ingest.runner import pull_and_ingest as run
-    from catalog.ingest.service import IngestInProgress
 
-    context = get_current_context()
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     try:
-        outcome = run(engine, settings, item_code, trigger=f"airflow:{context['dag'].dag_id}/{context['run_id']}")
-    except IngestInProgress:
-        raise  # another run of the item is going: a retry later finds it done
-    except DomainError as error:
-        raise AirflowFailException(error.message) from None
-    except Exception as error:  # Airflow would log it as it is: logged here without values, then retried
-        logsafe.log_failure(log, error, "ingesting %s failed; Airflow retries the task", item_code)
-        raise IngestFailed(f"ingesting {item_code} failed: {logsafe.redacted_message(error)}") from None
+        yield engine, settings
     finally:
         engine.dispose()
-    if outcome is None:
-        raise AirflowSkipException(f"no export in {item_code}'s drop folder yet")
-    if outcome.awaits_operator:  # recorded and committed; retrying would change nothing
-        raise AirflowFailException(f"batch {outcome.batch_id} quarantined: " + "; ".join(outcome.reasons))
-    if outcome.outcome == "duplicate":  # nothing new: skipping leaves the Asset without an event
-        raise AirflowSkipException("; ".join(outcome.reasons))
-    return outcome.as_dict()
+
+
+def _reported(report: TaskReport) -> dict[str, Any]:
+    """Log what happened (first line) and its details; announce a published version as the item's Asset event."""
+    log.info("%s", report.summary)
+    for line in report.details:
+        log.info("  %s", line)
+    if report.publishes:
+        get_current_context()["outlet_events"][versions_alias(report.item)].add(
+            item_asset(report.item), extra=report.asset_extra
+        )
+    return report.as_dict()
+
+
+def pull_and_ingest(item_code: str) -> dict[str, Any]:
+    """Pull the newest export and run the ingestion path (the same code as `datashare pull`).
+
+    A refusal (the item is not published, has no source system ...), a late export and an export still waiting for a
+    decision fail the task without retries: retrying would change nothing. An unexpected error (database, disk, a
+    bug) propagates, so Airflow retries the task; the failed run settles nothing and the retry ingests the export
+    again."""
+    from catalog import logsafe
+    from catalog.errors import DomainError
+    from catalog.ingest.service import IngestInProgress
+    from catalog.ingest.task import ingest_newest
+
+    with _platform() as (engine, settings):
+        try:
+            report = ingest_newest(engine, settings, item_code, _trigger(get_current_context()))
+        except IngestInProgress:
+            raise  # another run of the item is going: a retry later finds it done
+        except DomainError as error:
+            log.error("REFUSED %s: %s", item_code, error.message)
+            raise AirflowFailException(error.message) from None
+        except Exception as error:  # Airflow would log it as it is: logged here without values, then retried
+            logsafe.log_failure(log, error, "FAILED ingesting %s; Airflow retries the task", item_code)
+            raise IngestFailed(f"ingesting {item_code} failed: {logsafe.redacted_message(error)}") from None
+    result = _reported(report)
+    if report.outcome in ("late", "awaits_decision"):
+        raise AirflowFailException(report.summary)
+    if report.outcome == "waiting":  # the worker slot is freed until then
+        raise AirflowRescheduleException(report.recheck_at)
+    if report.outcome == "nothing_new":  # skipping leaves the Asset without an event
+        raise AirflowSkipException(report.summary)
+    return result
+
+
+def _trigger(context: Any) -> str:
+    """Who ran an ingestion, as its run record says: this DAG run."""
+    return f"airflow:{context['dag'].dag_id}/{context['run_id']}"
+
+
+class QuarantineDecision(HITLOperator):
+    """The required action for a batch the run quarantined: Release or Discard, with a reason. Skipped when the run
+    quarantined nothing. Only the Airflow users named in ``DATASHARE_QUARANTINE_DECIDERS`` may answer it, and the
+    platform applies the decision as the platform user of that name, who must be allowed to operate runs for the
+    item's department (the same check as the API's). The batch is the one this run's record names, never one passed
+    on through XCom."""
+
+    def __init__(self, *, item_code: str, **kwargs: Any) -> None:
+        super().__init__(
+            subject=f"Quarantined batch of {item_code}",
+            options=[RELEASE, DISCARD],
+            retries=0,  # a retry would ask again; without a decision the batch stays quarantined
+            # Optional for Airflow (a required param would need a valid default), required by the platform: a blank
+            # reason fails the task and the batch stays quarantined.
+            params={"reason": Param(None, type=["null", "string"], minLength=3, maxLength=1000,
+                                    description="Why: recorded with the decision and audited.")},
+            response_timeout=timedelta(hours=get_settings().quarantine_decision_hours),
+            assigned_users=[{"id": name, "name": name} for name in get_settings().quarantine_deciders],
+            outlets=[versions_alias(item_code)],
+            **kwargs,
+        )  # fmt: skip
+        self.item_code = item_code
+
+    def execute(self, context: Any) -> Any:
+        from catalog.ingest.task import decision_request, run_batch, still_quarantined
+
+        with _platform() as (engine, settings):
+            batch_id = run_batch(engine, self.item_code, _trigger(context))
+            if batch_id is None or not still_quarantined(engine, batch_id):
+                raise AirflowSkipException("this run quarantined nothing: no decision to ask for")
+            self.subject, self.body = decision_request(engine, settings, batch_id)
+        log.info("AWAITING A DECISION on %s batch %s: Release or Discard under Required actions", self.item_code,
+                 batch_id)  # fmt: skip
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from catalog.errors import DomainError
+        from catalog.ingest.task import apply_decision
+
+        response = super().execute_complete(context, event)
+        choice, reason = response["chosen_options"][0], str(response["params_input"].get("reason") or "").strip()
+        username = (response.get("responded_by_user") or {}).get("name", "")
+        with _platform() as (engine, _):
+            try:
+                report = apply_decision(engine, self.item_code, _trigger(context), choice == RELEASE, reason, username)
+            except DomainError as error:
+                log.error("REFUSED the decision of %s on %s: %s; the batch stays quarantined", username,
+                          self.item_code, error.message)  # fmt: skip
+                raise AirflowFailException(error.message) from None
+        return _reported(report)
+
+    def process_trigger_event_error(self, event: dict[str, Any]) -> None:
+        from catalog.ingest.task import run_batch, still_quarantined
+
+        if event.get("error_type") == "timeout":
+            with _platform() as (engine, _):
+                batch_id = run_batch(engine, self.item_code, _trigger(get_current_context()))
+                waiting = batch_id is not None and still_quarantined(engine, batch_id)
+            if not waiting:
+                raise AirflowSkipException(f"NO DECISION HERE on batch {batch_id}: it was decided elsewhere")
+            hours = get_settings().quarantine_decision_hours
+            raise AirflowFailException(f"NO DECISION on batch {batch_id} within {hours:g} h: it stays quarantined; "
+                                       "decide it through the API or `datashare quarantine`")  # fmt: skip
+        super().process_trigger_event_error(event)
 
 
 def build(entry: dict[str, Any]) -> DAG:
     code = entry["item"]
-    # A classic operator in a `with DAG` block: a third cheaper to parse than the TaskFlow decorators.
+    # Classic operators in a `with DAG` block: a third cheaper to parse than the TaskFlow decorators.
     with DAG(
         dag_id=dag_id_for(code),
         schedule=entry["schedule"],
@@ -115,9 +222,14 @@ def build(entry: dict[str, Any]) -> DAG:
         default_args=DEFAULT_ARGS,
         tags=["datashare", "ingest", entry["department"], entry["access"]],
         doc_md=f"Pulls **{entry['title']}** ({code}) from {entry['department']}/{entry['source_system']} "
-        f"({entry['format']}), validates it and publishes a new version or quarantines the batch.",
+        f"({entry['format']}), validates it and publishes a new version, or quarantines the batch and asks for a "
+        "decision (Required actions).",
     ) as pipeline:
-        PythonOperator(task_id="ingest", python_callable=pull_and_ingest, op_args=[code], outlets=[item_asset(code)])
+        # The item's Asset as the inlet (the task reads the current version) keeps it active in Airflow; the alias
+        # announces a version only when one is published.
+        ingest = PythonOperator(task_id="ingest", python_callable=pull_and_ingest, op_args=[code],
+                                inlets=[item_asset(code)], outlets=[versions_alias(code)])  # fmt: skip
+        ingest >> QuarantineDecision(task_id="decide", item_code=code)
     return pipeline
 
 

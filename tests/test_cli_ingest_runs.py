@@ -106,7 +106,7 @@ def test_runs_show_an_interrupted_run_and_the_failing_rows_download_whole(
     assert [(r["batch"], r["outcome"]) for r in records] == [(killed, "interrupted"), (1, "quarantined")]
     assert (records[1]["rows_failed_rules"], records[1]["rows_refused_with_batch"]) == (45, 475)
     assert "batch 1: file psga_population_20261122.csv on " in table and "interrupted" in table
-    assert f"batch {killed}: the run on" in table
+    assert f"batch {killed}: the run ended before it finished" in table
 
     summary = json.loads(datashare("quality-report", "1").output)
     code_list = next(check for check in summary["checks"] if check["rule"] == "code list")

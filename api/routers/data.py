@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_json
 from sqlalchemy import Connection
 
+from api import metrics
 from api.deps import MAX_ID, GuardDep, PlatformDep, SessionDep
 from catalog.audit import service as audit
 from catalog.db import READ_ONLY
@@ -62,6 +63,7 @@ def _read_page(code: str, session: SessionDep, guard: GuardDep, after: int, limi
             session.commit()  # the read has a connection of its own; one request never holds two
         event = _read_event(guard, grant, parsed, "json", after=after)
         page = delivery.read_page(guard.platform.engine, grant, parsed, after, limit, event)  # audited, committed
+    metrics.count_rows_served("json", guard.principal.department, page.count)
     head = {"item": code, "version": grant.version, "fields": grant.names, "masked_fields": grant.masked}
     body = to_json(head)[:-1] + b',"rows":' + page.rows + b',"next_after":' + to_json(page.next_after) + b"}"
     return body, grant
@@ -111,6 +113,7 @@ def _download(
         with platform.engine.connect() as connection:  # its own read-only transaction, for as long as it streams
             connection = connection.execution_options(**{READ_ONLY: True})
             yield from encode(connection, grant, parsed)
+        metrics.count_rows_served(kind, guard.principal.department, rows)  # once the whole download is handed on
 
     headers = _headers(grant) | {"Content-Disposition": f'attachment; filename="{code}-v{grant.version}.{kind}"'}
     return StreamingResponse(body(), media_type=media_type, headers=headers)

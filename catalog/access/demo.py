@@ -26,6 +26,7 @@ GLOBAL_PEOPLE = [
 TOKEN_DAYS = 90
 SEEDED_BY = "demo"  # the actor recorded (token.created_by, the audit rows) for what the demo creates
 BUREAU = "zsj"  # the district's data bureau (政务服务和数据管理局): where the platform-wide staff belong
+MAIL_DOMAIN = "example.gov.cn"  # demo people's notifications are mailed to <username>@ this (a reserved name)
 
 
 def seed_demo_principals(session: Session, data_dir: Path) -> Path:
@@ -39,7 +40,9 @@ def seed_demo_principals(session: Session, data_dir: Path) -> Path:
     for username, display_name, role, department in _people(departments):
         if username not in existing:
             password = secrets.token_urlsafe(12)
-            service.create_user(session, department, username, display_name, password, [role], created_by=SEEDED_BY)
+            user = service.create_user(session, department, username, display_name, password, [role],
+                                       created_by=SEEDED_BY)  # fmt: skip
+            user.email = f"{username}@{MAIL_DOMAIN}"
             credentials["users"][username] = {"password": password, "department": department, "role": role}
             created = True
     for code in departments:

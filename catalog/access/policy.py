@@ -144,6 +144,11 @@ class PolicyEnforcer:
                 self._decided = {}
                 self._revision = revision
 
+    def rules_loaded(self) -> int:
+        """How many permission rules the loaded policy has (0 before the first load)."""
+        with self._lock:
+            return len(self._enforcer.get_policy()) if self._revision is not None else 0
+
     def allows(self, subject: str, department: str, obj: str, action: str) -> bool:
         """The policy's answer; remembered until the policy changes (it depends on nothing else)."""
         key = (subject, department, obj, action)

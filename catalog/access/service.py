@@ -7,14 +7,13 @@ Creating a user, creating a token and revoking one each add their audit row (``u
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
-from pwdlib import PasswordHash
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,13 +25,27 @@ from catalog.db import utcnow
 from catalog.departments.models import Department
 from catalog.errors import Conflict, DomainError, Forbidden, NotFound
 
+if TYPE_CHECKING:
+    from pwdlib import PasswordHash
+
 ACCESS_TOKEN_MINUTES = 30
 TOKEN_PREFIX = "dst_"  # machine tokens start with it, so a leaked one is easy to recognise in logs and scanners
 MAX_TOKEN_DAYS = 366
 MIN_PASSWORD_LENGTH = 12
 ALGORITHM = "HS256"
-_passwords = PasswordHash.recommended()  # argon2id
-_UNKNOWN_USER_HASH = _passwords.hash("no such user: the same work as a wrong password")
+
+
+# Hashing and tokens load with their first use: ingestion and the command line import this module for Principal.
+@functools.cache
+def _passwords() -> PasswordHash:
+    from pwdlib import PasswordHash
+
+    return PasswordHash.recommended()  # argon2id
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    return _passwords().hash("no such user: the same work as a wrong password")
 
 
 class InvalidCredentials(DomainError):
@@ -94,7 +107,7 @@ def create_user(
         department_id=department_id(session, department),
         username=username,
         display_name=display_name,
-        password_hash=_passwords.hash(password),
+        password_hash=_passwords().hash(password),
     )
     session.add(user)
     session.flush()
@@ -115,10 +128,10 @@ def authenticate(session: Session, username: str, password: str) -> Principal:
         .where(UserAccount.username == username)
     ).one_or_none()
     if row is None:
-        _passwords.verify(password, _UNKNOWN_USER_HASH)
+        _passwords().verify(password, _unknown_user_hash())
         raise InvalidCredentials("unknown user or wrong password")
     user, department = row
-    valid, upgraded = _passwords.verify_and_update(password, user.password_hash)
+    valid, upgraded = _passwords().verify_and_update(password, user.password_hash)
     if not valid or not user.active:
         raise InvalidCredentials("unknown user or wrong password")
     if upgraded is not None:
@@ -128,6 +141,8 @@ def authenticate(session: Session, username: str, password: str) -> Principal:
 
 def issue_access_token(principal: Principal, secret: str, minutes: int = ACCESS_TOKEN_MINUTES) -> tuple[str, int]:
     """A signed, short-lived access token for a signed-in user, and its lifetime in seconds."""
+    import jwt
+
     now = utcnow()
     claims = {
         "sub": principal.subject,
@@ -140,6 +155,8 @@ def issue_access_token(principal: Principal, secret: str, minutes: int = ACCESS_
 
 def decode_access_token(token: str, secret: str) -> Principal:
     """The principal an access token was issued to, if its signature and lifetime hold (no database read)."""
+    import jwt
+
     try:
         claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.PyJWTError:

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from catalog.access.service import department_id
 from catalog.classification.models import ClassificationProposal, FieldReview
 from catalog.classification.review import APPROVED, OPEN
+from catalog.classification.types import REPORTS
 from catalog.delivery.service import FORMULA_STARTS  # a cell a spreadsheet would run gets a leading quote
 from catalog.departments.models import Department
 from catalog.errors import NotFound
 from catalog.items.models import CatalogItem, ItemField
 
-REPORTS = ("levels", "unreviewed", "proposals", "decisions")
 _PROPOSAL_COLUMNS = ("proposal", "department", "item", "field", "level", "semantic_type", "source", "proposed_level",
                      "proposed_semantic_type", "detected_share", "detected_examples", "reason", "created_by",
                      "created_at")  # fmt: skip

@@ -17,14 +17,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from catalog.access.changes import ITEM, note_change
-from catalog.access.service import Principal
 from catalog.audit import service as audit
 from catalog.classification.detection import FieldProfile
 from catalog.classification.models import ClassificationLevel, ClassificationProposal, FieldReview, SemanticTypeRule
@@ -36,6 +35,9 @@ from catalog.items.models import CatalogItem, ItemField
 from catalog.items.schemas import ITEM_CODE_PATTERN
 from catalog.notifications.service import notify_all
 from catalog.subscriptions.models import Subscription
+
+if TYPE_CHECKING:
+    from catalog.access.service import Principal
 
 PENDING, APPROVED = "pending", "approved"
 OPEN, DECIDED = "open", "decided"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+REPORTS = ("levels", "unreviewed", "proposals", "decisions")  # the classification reports (reports.py)
+
 
 class DataType(StrEnum):
     STRING = "string"

@@ -209,6 +209,7 @@ def count_rows(connection: Connection, grant: Grant, filters: Mapping[str, str])
 class Page:
     rows: bytes  # a JSON array of the rows, as the grantee sees them
     next_after: int | None  # the ``after`` of the next page; None on the last page
+    count: int  # rows in the page
 
 
 def read_page(
@@ -225,13 +226,13 @@ def read_page(
                 row = tuple(connection.execute(_json_page_query(grant, filters), values).one())
             else:
                 row = _prepared_json_page(grant).run(connection, values)
-        rows, _, last, more = row
-        return Page(rows.encode(), last if more else None)
+        rows, shown, last, more = row
+        return Page(rows.encode(), last if more else None, shown)
     with engine.begin() as connection:
         fetched = connection.execute(rows_query(grant, filters, paged=True), {"after": after, "limit": limit + 1}).all()
         page = json_rows(shown_batch(grant, _batch_of(grant, fetched[:limit])))
         audit.write(connection, audit_event | {"rows": len(page)})
-    return Page(pydantic_core.to_json(page), fetched[limit - 1][0] if len(fetched) > limit else None)
+    return Page(pydantic_core.to_json(page), fetched[limit - 1][0] if len(fetched) > limit else None, len(page))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,12 @@ class IngestBatch(Base):
     """One run of the ingestion path over one export: its outcome, counts and quality report."""
 
     __tablename__ = "ingest_batch"
-    __table_args__ = (Index("ix_ingest_batch_item_id_started_at", "item_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_ingest_batch_item_id_started_at", "item_id", "started_at"),
+        # Run records by outcome (the dead-run scan of every listing, the quarantine) and one item's, newest first.
+        Index("ix_ingest_batch_outcome_id", "outcome", "id"),
+        Index("ix_ingest_batch_item_id_id", "item_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("catalog_item.id", ondelete="CASCADE"))
@@ -58,6 +63,9 @@ class IngestBatch(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_reason: Mapped[str | None] = mapped_column(String(1000))
+    # When the version this batch published was announced as the item's Airflow Asset event (None: not yet, or it
+    # published nothing). A release outside Airflow (API, command line) is announced by the announce_releases DAG.
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ItemVersion(Base):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -23,6 +22,7 @@ import pyarrow.compute as pc
 
 from catalog.classification.types import DataType, SemanticType
 from catalog.ingest.conform import ConformedChunk, shown_value
+from catalog.ingest.third_party import load_great_expectations
 from catalog.items.schemas import VALUE_PARSERS, FieldDeclaration, QualityPolicy
 
 MAX_ROWS_SHOWN = 20
@@ -111,7 +111,6 @@ class BatchValidator:
     def __init__(
         self, fields: Sequence[FieldDeclaration], floor: RowFloor, failing_rows: FailingRowSink | None = None
     ) -> None:
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
         self._fields = list(fields)
         self._by_name = {declared.name: declared for declared in fields}
         self._keys = [declared.name for declared in fields if declared.key]
@@ -231,7 +230,7 @@ def _type_checks(chunk: ConformedChunk, fields: Sequence[FieldDeclaration]) -> l
 
 
 def _batch_definition() -> Any:
-    import great_expectations as gx
+    gx = load_great_expectations()
     import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -248,7 +247,7 @@ def _batch_definition() -> Any:
 
 def _suites(fields: Sequence[FieldDeclaration], minimum_rows: int) -> tuple[Any, Any]:
     """Rules each row can be judged by alone, and rules about the whole batch (over its key columns)."""
-    import great_expectations as gx
+    gx = load_great_expectations()
 
     row_rules, batch_rules = _expectations(fields, minimum_rows)
     return (

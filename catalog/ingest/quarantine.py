@@ -18,6 +18,8 @@ from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
 from catalog.ingest.service import IngestOutcome, outcome_of, read_table, require_published, stage
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
+from catalog.notifications import notices
+from catalog.ops import feeds
 
 
 class BatchNotFound(NotFound):
@@ -55,6 +57,8 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
     session.flush()
     outcome = outcome_of(item_code, raw, batch, "released", version)
     _audit_decision(session, actor, reason, outcome, "quarantine.release", forced=force)
+    notices.version_published(session, item_code, version.number)
+    feeds.record(session, item_code, feeds.RELEASED)
     return outcome
 
 

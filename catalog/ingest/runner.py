@@ -13,7 +13,9 @@ from catalog.departments.models import Department, SourceSystem
 from catalog.errors import DomainError
 from catalog.ingest.connectors import FetchedExport, fetch_pages, http_token_variable, newest_file, query_database
 from catalog.ingest.service import IngestOutcome, run_ingest
+from catalog.ingest.third_party import quiet_third_party_logging
 from catalog.items.models import CatalogItem
+from catalog.ops import feeds
 from catalog.settings import Settings
 
 
@@ -46,8 +48,11 @@ def fetch_newest_export(engine: Engine, settings: Settings, item_code: str) -> F
 def pull_and_ingest(engine: Engine, settings: Settings, item_code: str, trigger: str) -> IngestOutcome | None:
     """Ingest the newest export (None when the drop folder is empty): the run's record commits before its work, a
     quarantine is committed too, and an unexpected error is recorded as a failed run and raised."""
+    quiet_third_party_logging()
     export = fetch_newest_export(engine, settings, item_code)
     if export is None:
+        with session_scope(engine) as session:
+            feeds.record(session, item_code, feeds.NO_EXPORT)  # checked: the department sent nothing
         return None
     data_dir = settings.resolved_data_dir
     return run_ingest(

@@ -45,6 +45,8 @@ from catalog.ingest.tables import RawTable, read_csv, read_json, read_xlsx
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
 from catalog.items.schemas import BadRowPolicy, FieldDeclaration, ItemStatus, QualityPolicy
+from catalog.notifications import notices
+from catalog.ops import feeds
 from catalog.prefetch import prefetched
 
 logger = logsafe.logger(__name__)
@@ -182,6 +184,8 @@ def start_run(
     if earlier is not None:  # the same export again: a retry or a rerun publishes nothing twice
         store_raw_file(raw, data)
         _audit_duplicate(session, stored, raw, earlier, file_name, trigger)
+        # The same export again: delivered anew, unless it is the file already taken, still in the drop folder.
+        feeds.record(session, item_code, feeds.UNCHANGED if file_name == raw.file_name else feeds.DUPLICATE)
         outcome = replace(outcome_of(item_code, raw, earlier, "duplicate"), duplicate_of_outcome=earlier.outcome)
         return replace(outcome, reasons=[f"already ingested as batch {earlier.id} ({earlier.outcome})"])
     host, pid = runs.this_process()
@@ -265,6 +269,7 @@ def _record_end(engine: Engine, started: StartedRun, outcome: str, what: str, re
                 item_code=started.item_code, batch_id=started.batch_id, sha256=started.sha256,
                 file_name=started.file_name,
             )  # fmt: skip
+            feeds.record(session, started.item_code, outcome)
     except Exception:
         logger.exception("batch %d could not be recorded as %s", started.batch_id, outcome)
 
@@ -415,6 +420,10 @@ def _audited(session: Session, started: StartedRun, outcome: IngestOutcome, **de
         batch_id=outcome.batch_id, sha256=outcome.sha256, file_name=started.file_name, rows_read=outcome.rows_read,
         rows_rejected=outcome.rows_rejected, reasons=len(outcome.reasons), **detail,
     )  # fmt: skip
+    feeds.record(session, outcome.item, outcome.outcome)
+    if outcome.outcome == "quarantined":
+        notices.batch_quarantined(session, outcome.item, outcome.batch_id, outcome.reasons)
+    notices.version_published(session, outcome.item, outcome.version)
     return outcome
 
 

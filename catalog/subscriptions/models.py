@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.db import Base, UTCDateTime, utcnow
@@ -62,4 +62,8 @@ class Subscription(Base):
     reapproval_level: Mapped[int | None] = mapped_column(Integer)
     reapproval_requested_by: Mapped[str | None] = mapped_column(String(200))
     reapproval_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Notifications (catalog/notifications): the consumer's opt-in for a notice of each new version of the item, and
+    # when the notice that the subscription expires within a week was made (once).
+    notify_new_versions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    expiry_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -34,6 +34,7 @@ from catalog.items import repository as items_repository
 from catalog.items.errors import ItemNotFound
 from catalog.items.models import CatalogItem, ItemField
 from catalog.items.schemas import ItemStatus, SharingType
+from catalog.notifications import notices
 from catalog.subscriptions.models import Subscription
 
 
@@ -81,6 +82,7 @@ class SubscriptionCreate(BaseModel):
     purpose: str = Field(min_length=4, max_length=2000)
     legal_basis: str = Field(min_length=4, max_length=2000)
     period_days: int = Field(ge=1, le=3660)
+    notify_new_versions: bool = Field(default=False, description="Notify the consumer of each new version.")
 
     @field_validator("fields")
     @classmethod
@@ -172,6 +174,7 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
         legal_basis=body.legal_basis,
         period_days=body.period_days,
         requested_by=actor.subject,
+        notify_new_versions=body.notify_new_versions,
     )
     try:
         with session.begin_nested():  # a request racing this one may have been stored meanwhile
@@ -183,6 +186,7 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
     if automatic:
         _activate(session, subscription, level)
     _audit(session, subscription, actor, "subscription.request", item.code, automatic=automatic, level=level)
+    notices.subscription_changed(session, subscription.id)
     return read(session, rules, subscription.id)
 
 
@@ -221,6 +225,7 @@ def approve(
     _change(session, subscription_id, expected, values)
     action = "subscription.approve_officer" if as_officer else "subscription.approve_provider"
     _audit(session, subscription_id, actor, action, current.item, to=target.value, level=values.get("approved_level"))
+    notices.subscription_changed(session, subscription_id)
     return read(session, rules, subscription_id)
 
 
@@ -362,6 +367,7 @@ def expire_due(
         ):
             expired.append(subscription_id)
             _audit(session, subscription_id, SCHEDULER, "subscription.expire", None)
+            notices.subscription_changed(session, subscription_id)
     return expired
 
 
@@ -473,6 +479,7 @@ def _end(
     _change(session, current.id, current.status, values)
     action = "subscription.reject" if status is SubscriptionStatus.REJECTED else "subscription.revoke"
     _audit(session, current.id, actor, action, current.item, reason=reason.strip())
+    notices.subscription_changed(session, current.id)
 
 
 def _change(

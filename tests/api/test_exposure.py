@@ -129,7 +129,7 @@ def test_the_openapi_document_declares_bearer_authentication_where_a_caller_is_i
     operations = {(method, path): operation for path, item in schema["paths"].items()
                   for method, operation in item.items()}  # fmt: skip
     unsecured = {key for key, operation in operations.items() if "security" not in operation}
-    assert unsecured == {("post", "/auth/login"), ("get", "/health")}
+    assert unsecured == {("post", "/auth/login"), ("get", "/health"), ("get", "/health/live"), ("get", "/health/ready")}
     assert all(operations[key]["security"] == [{"bearer": []}] for key in operations.keys() - unsecured)
 
 

@@ -30,6 +30,7 @@ ACTIONS = [
     ("subscription", "revoke"), ("subscription", "read"), ("data", "read"), ("token", "manage"),
     ("audit", "read"), ("runs", "read"), ("runs", "operate"), ("users", "manage"), ("notification", "read"),
     ("classification", "read"), ("classification", "propose"), ("classification", "decide"), ("policy", "read"),
+    ("notification", "operate"), ("notification_channel", "manage"),
 ]  # fmt: skip
 # What each role may do (in its own department for department roles, anywhere for global ones).
 ALLOWED = {
@@ -37,17 +38,19 @@ ALLOWED = {
         ("catalog", "read"), ("item", "register"), ("item", "update"), ("item", "transition"),
         ("subscription", "request"), ("subscription", "decide"), ("subscription", "revoke"),
         ("subscription", "read"), ("data", "read"), ("token", "manage"), ("notification", "read"),
-        ("classification", "read"), ("classification", "propose"),
+        ("classification", "read"), ("classification", "propose"), ("runs", "read"),
+        ("notification_channel", "manage"),
     },
     "user": {("catalog", "read"), ("subscription", "request"), ("subscription", "read"),
              ("subscription", "revoke"), ("data", "read"), ("notification", "read")},
     "system": {("catalog", "read"), ("data", "read")},
     "data_officer": {("catalog", "read"), ("subscription", "decide_officer"), ("subscription", "revoke"),
                      ("subscription", "read"), ("audit", "read"), ("classification", "read"),
-                     ("classification", "decide"), ("policy", "read")},
-    "ops": {("catalog", "read"), ("runs", "read"), ("runs", "operate")},
+                     ("classification", "decide"), ("policy", "read"), ("notification", "read")},
+    "ops": {("catalog", "read"), ("runs", "read"), ("runs", "operate"), ("notification", "read"),
+            ("notification", "operate")},
     "platform_admin": {("catalog", "read"), ("audit", "read"), ("users", "manage"), ("token", "manage"),
-                       ("policy", "read")},
+                       ("policy", "read"), ("notification_channel", "manage")},
 }  # fmt: skip
 
 
