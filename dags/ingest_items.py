@@ -84,8 +84,11 @@ def pipelines() -> list[dict[str, Any]]:
 
 @contextmanager
 def _platform() -> Iterator[tuple[Engine, Settings]]:
+    """The catalog's engine and settings for a task, with third-party loggers quiet (the log is the platform's)."""
     from catalog.db import make_engine
+    from catalog.ingest.third_party import quiet_third_party_logging
 
+    quiet_third_party_logging()
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     try:

@@ -38,6 +38,7 @@ THIRD_PARTY_LOGGERS = (
     "filelock",
     "posthog",
     "asyncio",
+    "casbin",  # its enforcer prints its model and policy at INFO whenever one is made
 )
 # Imported by GX when it loads, used only by expectations and renderers that ingestion never runs (KL divergence and
 # KS tests, charts, JSON Schema matching, Markdown pages).
