@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from catalog.access.service import acting_user
 from catalog.audit import service as audit
 from catalog.db import session_scope, utcnow
+from catalog.departments.models import Department
 from catalog.errors import DomainError
 from catalog.ingest.models import IngestBatch, ItemVersion
 from catalog.ingest.quarantine import BatchNotFound, BatchNotQuarantined, discard_batch, release_batch
@@ -238,8 +239,6 @@ def apply_decision(
 
 
 def _department_of(session: Session, batch_id: int) -> str:
-    from catalog.departments.models import Department
-
     return session.execute(
         select(Department.code)
         .join(CatalogItem, CatalogItem.department_id == Department.id)
