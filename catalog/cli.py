@@ -361,7 +361,10 @@ def ingest(
     trigger: Annotated[str, typer.Option(help="Who or what runs it, recorded with the batch.")] = "",
 ) -> None:
     """Run the ingestion path once for one export: publish a new version or quarantine the batch."""
-    from catalog.ingest.service import run_ingest  # imports pandas; Great Expectations when validating
+    from catalog.ingest.third_party import loading_for_good
+
+    with loading_for_good():  # imports pandas; Great Expectations loads as it validates
+        from catalog.ingest.service import run_ingest
 
     data_dir = _settings().resolved_data_dir
     with _ingestion(item_code) as engine:
@@ -376,7 +379,10 @@ def ingest(
 @app.command("pull", epilog=INGEST_EXIT_CODES)
 def pull(item_code: str, as_json: AsJson = False) -> None:
     """Pull an item's newest export from its source system and ingest it (what its DAG runs)."""
-    from catalog.ingest.runner import pull_and_ingest
+    from catalog.ingest.third_party import loading_for_good
+
+    with loading_for_good():
+        from catalog.ingest.runner import pull_and_ingest
 
     with _ingestion(item_code) as engine:
         outcome = pull_and_ingest(engine, _settings(), item_code, trigger=default_actor())

@@ -116,10 +116,13 @@ def pull_and_ingest(item_code: str) -> dict[str, Any]:
     decision fail the task without retries: retrying would change nothing. An unexpected error (database, disk, a
     bug) propagates, so Airflow retries the task; the failed run settles nothing and the retry ingests the export
     again."""
-    from catalog import logsafe
-    from catalog.errors import DomainError
-    from catalog.ingest.service import IngestInProgress
-    from catalog.ingest.task import ingest_newest
+    from catalog.ingest.third_party import loading_for_good
+
+    with loading_for_good():  # the task's process loads the platform once
+        from catalog import logsafe
+        from catalog.errors import DomainError
+        from catalog.ingest.service import IngestInProgress
+        from catalog.ingest.task import ingest_newest
 
     with _platform() as (engine, settings):
         try:
