@@ -11,7 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import docs, headers, health, logs, metrics, problems
+from api import console, docs, headers, health, logs, metrics, problems
 from api.deps import Platform
 from api.routers import audit, auth, data, items, notifications, policy, review, subscriptions
 from api.routers import freshness as freshness_router
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(freshness_router.router)
     app.include_router(audit.router)
     app.include_router(policy.router)
+    console.install(app)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(headers.SecurityHeaders, cacheable_prefix=docs.ASSETS_PATH)  # on a 413 too
     metrics.install(app, settings)  # outermost: every response is counted, a 413 too

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import headers, metrics
@@ -69,22 +69,35 @@ def status_of(error: DomainError) -> int:
 
 
 def install(app: FastAPI) -> None:
+    from api.console.errors import error_page, is_console
+    from api.console.web import ForgedForm
+
+    @app.exception_handler(ForgedForm)
+    async def _forged(request: Request, error: ForgedForm) -> Response:
+        return error_page(request, 403)
+
     @app.exception_handler(ApiProblem)
-    async def _api_problem(request: Request, error: ApiProblem) -> JSONResponse:
+    async def _api_problem(request: Request, error: ApiProblem) -> Response:
+        if is_console(request):
+            return error_page(request, error.status)
         response = problem(error.status, error.code, error.detail, request.url.path)
         response.headers.update(error.headers or {})
         return response
 
     @app.exception_handler(DomainError)
-    async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
+    async def _domain_error(request: Request, error: DomainError) -> Response:
         status = status_of(error)
+        if is_console(request):
+            return error_page(request, status)
         response = problem(status, error.code, error.message, request.url.path)
         if status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        if is_console(request):
+            return error_page(request, 404)  # a console address with a part out of range is no page
         # Only where and what: the offending input is never echoed (it may be a password or a resident ID).
         errors = [{"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
                   for item in error.errors()]  # fmt: skip
@@ -92,15 +105,21 @@ def install(app: FastAPI) -> None:
                        errors=errors)  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        if is_console(request):
+            return error_page(request, error.status_code)
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         response = problem(error.status_code, code, str(error.detail), request.url.path)
         response.headers.update(error.headers or {})
         return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> Response:
         # Answered outside the middleware (Starlette's outermost error handler), so it adds their headers itself.
+        if is_console(request):
+            page = error_page(request, 500)
+            page.headers.update(headers.as_dict())
+            return page
         response = problem(500, "internal_error", "the request failed; it has been logged", request.url.path)
         response.headers.update(headers.as_dict())
         return response

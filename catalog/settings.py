@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     audit_seal_wait_seconds: float = Field(default=10.0, ge=0)
     # The API's interactive docs (/docs, /redoc); unset, they are served in local mode only. /openapi.json stays.
     api_docs: bool | None = None
+    # The web console (api/console): a sign-in ends after this long without a request (and a working day after it
+    # began); its cookie is Secure in production mode, so the console is then served over HTTPS only.
+    console_idle_minutes: float = Field(default=30.0, gt=0, le=600)
     # An ingestion run recorded as running for longer than this is taken as interrupted (its process on another host
     # cannot be asked); on the same host a run is interrupted as soon as its process is gone.
     ingest_run_timeout_hours: float = Field(default=6.0, gt=0)

@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import GuardDep, Id, PlatformDep, SessionDep, client_address
+from api.deps import GuardDep, Id, Platform, PlatformDep, SessionDep, client_address
 from api.problems import ApiProblem
 from catalog.access import service
 from catalog.access.models import MachineToken
+from catalog.access.service import Principal
 from catalog.audit import service as audit
 from catalog.classification.review import NO_NUL
 from catalog.departments.models import Department
@@ -56,22 +57,31 @@ class TokenCreated(TokenRead):
 
 @router.post("/auth/login", response_model=AccessToken)
 def login(body: LoginRequest, request: Request, session: SessionDep, platform: PlatformDep) -> AccessToken:
-    client, limits = client_address(request), platform.limits
-    limits.anonymous_request(client)
-    wait = limits.login_lockout(body.username, client)
-    if wait:
-        _refused(session, body.username, reason="throttled")
-        raise _throttled(wait)
-    try:
-        principal = service.authenticate(session, body.username, body.password)
-    except service.InvalidCredentials:
-        limits.login_failed(body.username, client)
-        _refused(session, body.username)
-        raise
-    limits.login_succeeded(body.username)
-    audit.record(session, principal.subject, principal.department, "login", "done")
+    principal = sign_in(session, platform, request, body.username, body.password)
     token, lifetime = service.issue_access_token(principal, platform.settings.secret_key.get_secret_value())
     return AccessToken(access_token=token, expires_in=lifetime, department=principal.department)
+
+
+def sign_in(
+    session: Session, platform: Platform, request: Request, username: str, password: str, **detail: str
+) -> Principal:
+    """The person, once their password is right and neither their name nor their address is locked out; every
+    attempt audited (the API's and the console's sign-ins alike)."""
+    client, limits = client_address(request), platform.limits
+    limits.anonymous_request(client)
+    wait = limits.login_lockout(username, client)
+    if wait:
+        _refused(session, username, reason="throttled", **detail)
+        raise _throttled(wait)
+    try:
+        principal = service.authenticate(session, username, password)
+    except service.InvalidCredentials:
+        limits.login_failed(username, client)
+        _refused(session, username, **detail)
+        raise
+    limits.login_succeeded(username)
+    audit.record(session, principal.subject, principal.department, "login", "done", **detail)
+    return principal
 
 
 def _throttled(wait: int) -> ApiProblem:

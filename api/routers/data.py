@@ -50,11 +50,11 @@ async def page(
 ) -> Response:
     """One hand-off to a worker thread for the whole read, its audit row and the commit; the page goes out as
     JSON without a second validation of what the code above built."""
-    body, grant = await run_in_threadpool(_read_page, code, session, guard, after, limit, version, filters)
+    body, grant = await run_in_threadpool(read_page, code, session, guard, after, limit, version, filters)
     return Response(body, media_type="application/json", headers=_headers(grant))
 
 
-def _read_page(code: str, session: SessionDep, guard: GuardDep, after: int, limit: int, version: int | None,
+def read_page(code: str, session: SessionDep, guard: GuardDep, after: int, limit: int, version: int | None,
                filters: list[str]) -> tuple[bytes, delivery.Grant]:  # fmt: skip
     with guard.refusals_audited("data.read", item_code=code):
         grant = _grant(code, version, session, guard)

@@ -26,13 +26,13 @@ class Transition(BaseModel):
 def search(query: Annotated[SearchQuery, Query()], session: SessionDep, guard: GuardDep) -> SearchPage:
     """Anonymous callers see published open data; signed-in callers see published items of every department
     and every item of their own (officers and admins: every item)."""
-    return items.search(session, _visible(query, guard))
+    return items.search(session, visible_query(query, guard))
 
 
 @router.get("/{code}", response_model=ItemRead)
 def read(code: str, session: SessionDep, guard: GuardDep) -> ItemRead:
     item = items.get_item(session, code)
-    if not _may_see(item, guard):
+    if not may_see(item, guard):
         raise ItemNotFound(code)  # 404, not 403: the item's existence is not the caller's to know
     return item
 
@@ -68,7 +68,7 @@ def _sees_everything(guard: GuardDep) -> bool:
     return guard.allows(EVERYWHERE, "audit", "read")  # data officers and platform admins
 
 
-def _visible(query: SearchQuery, guard: GuardDep) -> SearchQuery:
+def visible_query(query: SearchQuery, guard: GuardDep) -> SearchQuery:
     if guard.principal.anonymous:
         return query.model_copy(update={"open_data": True, "status": ItemStatus.PUBLISHED})
     own = guard.principal.department
@@ -77,7 +77,7 @@ def _visible(query: SearchQuery, guard: GuardDep) -> SearchQuery:
     return query.model_copy(update={"status": ItemStatus.PUBLISHED})
 
 
-def _may_see(item: ItemRead, guard: GuardDep) -> bool:
+def may_see(item: ItemRead, guard: GuardDep) -> bool:
     published = item.status is ItemStatus.PUBLISHED
     if guard.principal.anonymous:
         return published and item.open_data

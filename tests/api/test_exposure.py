@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -28,7 +25,7 @@ from api.logs import loggable_target
 from catalog.settings import Settings
 from tests.api.conftest import PASSWORD, SECRET
 from tests.api.test_auth_and_catalog import assert_problem
-from tests.api.test_serve import ROOT, free_port
+from tests.servers import api_server as running_api
 
 RESIDENT_ID = "440307196512013153"
 
@@ -155,33 +152,15 @@ def test_a_logged_request_keeps_the_path_and_names_never_a_value(target: str, lo
 @pytest.fixture
 def api_server(database_factory: Any, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``python -m api.serve`` as production starts it, on a free port; yields its address and its log file."""
-    port, log = free_port(), tmp_path / "api.log"
+    log = tmp_path / "api.log"
     env = {
         **os.environ,
         "DATASHARE_DATABASE_URL": database_factory("sqlite"),
         "DATASHARE_SECRET_KEY": SECRET,
         "PYTHONUNBUFFERED": "1",
     }
-    with log.open("wb") as output:
-        server = subprocess.Popen([sys.executable, "-m", "api.serve", "--port", str(port)], cwd=ROOT, env=env,
-                                  stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                httpx.get(f"{base}/health")
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with log.open("wb") as output, running_api(env, output=output) as (_, base):
         yield base, log
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def test_the_server_names_no_software_and_logs_no_query_value(api_server: tuple[str, Path]) -> None:

@@ -4,10 +4,6 @@ it, shows the sum; an earlier server's files are gone when it starts."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +12,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.test_serve import ROOT, free_port, workers_listening
+from tests.api.test_serve import workers_listening
+from tests.servers import api_server
 
 REQUESTS = 40
 
@@ -24,30 +21,18 @@ REQUESTS = 40
 @pytest.fixture
 def two_workers(database_factory: Any, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The server on a free port over a database and a data folder of its own; stopped by its pid."""
-    port, data_dir = free_port(), tmp_path / "data"
+    data_dir = tmp_path / "data"
     metrics_dir = data_dir / "metrics"
     metrics_dir.mkdir(parents=True)
     (metrics_dir / "counter_999999.db").write_bytes(b"an earlier server's counts")  # must not be summed
     env = {**os.environ, "DATASHARE_DATABASE_URL": database_factory("sqlite"), "DATASHARE_DATA_DIR": str(data_dir)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while len(workers_listening(str(port))) < 2 or not _answers(base):
-            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-            time.sleep(0.2)
+    with api_server(env, "--workers", "2", "--log-level", "warning", ready=_two_answering) as (_, base):
         yield base, metrics_dir
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+
+
+def _two_answering(base: str) -> bool:
+    return len(workers_listening(base.rsplit(":", 1)[1])) == 2 and _answers(base)
 
 
 def _answers(base: str) -> bool:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,13 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.servers import api_server
 
 
 def children(pid: int) -> set[int]:
@@ -32,25 +24,9 @@ def children(pid: int) -> set[int]:
 
 @contextmanager
 def serving(database: str, workers: int) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, "DATASHARE_DATABASE_URL": database},
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield server, base
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+    env = {**os.environ, "DATASHARE_DATABASE_URL": database}
+    with api_server(env, "--workers", str(workers), "--log-level", "warning") as running:
+        yield running
 
 
 def workers_listening(port: str) -> set[int]:

@@ -1,0 +1,60 @@
+"""The catalog in the console: search (keywords, department, level, sharing type, open data, tag; paged) and an
+item's page. What is listed and shown is what the API's /items would give the same person (the same rules,
+imported from api/routers/items.py)."""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from api.console.subscriptions import may_preview, may_request
+from api.console.web import PageDep
+from api.routers.items import may_see, visible_query
+from catalog.departments.models import Department
+from catalog.errors import DomainError
+from catalog.items import service as items
+from catalog.items.errors import ItemNotFound
+from catalog.items.schemas import SearchQuery, SharingType
+from catalog.ops.freshness import freshness_of
+
+router = APIRouter()
+PAGE_SIZE = 20
+FILTERS = ("text", "department", "level", "sharing_type", "open_data", "tag", "page")
+
+
+@router.get("/", response_class=HTMLResponse)
+def search(page: PageDep) -> HTMLResponse:
+    asked = {name: value for name in FILTERS if (value := page.request.query_params.get(name, "").strip())}
+    try:
+        query = SearchQuery.model_validate({**asked, "page_size": PAGE_SIZE})
+        error = None
+    except ValidationError:
+        query, error = SearchQuery(page_size=PAGE_SIZE), page.t("Some filters were not valid and were left out.")
+    found = items.search(page.session, visible_query(query, page.guard))
+    departments = page.session.execute(
+        select(Department.code, Department.name_zh, Department.name_en).order_by(Department.code)
+    ).all()
+    return page.render(
+        "catalog.html", query=query, asked=asked, found=found, error=error, departments=departments,
+        sharing_types=list(SharingType), pages=max(1, math.ceil(found.total / PAGE_SIZE)),
+    )  # fmt: skip
+
+
+@router.get("/items/{code}", response_class=HTMLResponse)
+def item(code: str, page: PageDep) -> HTMLResponse:
+    try:
+        found = items.get_item(page.session, code)
+    except ItemNotFound:
+        found = None
+    if found is None or not may_see(found, page.guard):
+        return page.render("error.html", 404, message=page.t("There is no such item, or it is not yours to see."))
+    try:
+        freshness = freshness_of(page.session, code) if found.source_system else None
+    except DomainError:  # not pulled (not published): no freshness to show
+        freshness = None
+    return page.render("item.html", item=found, freshness=freshness, may_request=may_request(page, found),
+                       may_preview=may_preview(page, code))  # fmt: skip

@@ -1,0 +1,36 @@
+"""Error pages of the console: friendly, in the page's language, never a stack trace or an API problem document."""
+
+from __future__ import annotations
+
+from fastapi.responses import HTMLResponse
+from starlette.requests import Request
+
+from api.console import i18n
+from api.console.web import PREFIX, environment
+
+
+def _(message: str) -> str:
+    return message  # marks a message for the catalogs; translated when the page is made
+
+
+MESSAGES = {
+    403: _("This form has expired or did not come from this site. Go back, reload the page and try again."),
+    404: _("There is no such page."),
+    405: _("There is no such page."),
+    413: _("What you sent is too large."),
+    429: _("Too many requests. Wait a minute and try again."),
+    500: _("The request failed. It has been logged; try again later."),
+    503: _("The platform is not available right now. Try again later."),
+}
+
+
+def is_console(request: Request) -> bool:
+    return request.url.path == PREFIX or request.url.path.startswith(f"{PREFIX}/")
+
+
+def error_page(request: Request, status: int) -> HTMLResponse:
+    language = i18n.language_of(request)
+    gettext = i18n.translations(language).ugettext
+    message = gettext(MESSAGES.get(status, MESSAGES[500] if status >= 500 else MESSAGES[404]))
+    html = environment(language).get_template("error_bare.html").render(message=message, status=status)
+    return HTMLResponse(html, status_code=status)
