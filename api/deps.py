@@ -87,12 +87,12 @@ async def get_principal(
     try:
         principal = platform.access.known_principal(credential, secret)
     except InvalidCredentials:  # a bad signature or an expired token: nothing was looked up
-        await _counted(platform, platform.limits.credential_failed, client)
+        await counted(platform, platform.limits.credential_failed, client)
         raise
     if principal is None:
         principal = await run_in_threadpool(_look_up_principal, session, platform, credential, secret, client)
     if principal.anonymous:
-        await _counted(platform, platform.limits.anonymous_request, client)
+        await counted(platform, platform.limits.anonymous_request, client)
     else:
         platform.limits.principal_request(principal.subject)
     return principal
@@ -104,7 +104,7 @@ def client_address(request: Request) -> str:
     return client_key(request.client.host if request.client else None)
 
 
-async def _counted(platform: Platform, count: Callable[[str], None], client: str) -> None:
+async def counted(platform: Platform, count: Callable[[str], None], client: str) -> None:
     """Count in the shared store: directly when it is in this process, else in a worker thread (a Redis round
     trip must not hold the event loop)."""
     if platform.limits.in_process:

@@ -74,12 +74,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ForgedForm)
     async def _forged(request: Request, error: ForgedForm) -> Response:
-        return error_page(request, 403)
+        return error_page(request, 403, forged=True)
 
     @app.exception_handler(ApiProblem)
     async def _api_problem(request: Request, error: ApiProblem) -> Response:
         if is_console(request):
-            return error_page(request, error.status)
+            return error_page(request, error.status, error.headers)
         response = problem(error.status, error.code, error.detail, request.url.path)
         response.headers.update(error.headers or {})
         return response
@@ -107,7 +107,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
         if is_console(request):
-            return error_page(request, error.status_code)
+            return error_page(request, error.status_code, error.headers)
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         response = problem(error.status_code, code, str(error.detail), request.url.path)
         response.headers.update(error.headers or {})

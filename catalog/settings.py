@@ -93,6 +93,8 @@ class Settings(BaseSettings):
 
     # Where people reach the platform's API: the links in notices, task logs and Airflow's required actions.
     public_url: str = "http://localhost:8000"
+    # Where people reach Airflow's UI: the console's pipelines page links each item's DAG and its runs there.
+    airflow_url: str = "http://localhost:8080"
     # How long a quarantined batch's required action in Airflow waits for a decision; then the batch stays
     # quarantined, the run fails, and it can still be decided through the API or the command line.
     quarantine_decision_hours: float = Field(default=72.0, gt=0)

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import secrets
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 
 from api.console import i18n
-from api.console.web import PREFIX, SESSION_COOKIE, FormDep, PageDep, idle, set_cookie
+from api.console.web import (
+    CSRF_COOKIE,
+    PREFIX,
+    SESSION_COOKIE,
+    FormDep,
+    Page,
+    PageDep,
+    cookie,
+    csrf_token_of,
+    delete_cookie,
+    idle,
+    set_cookie,
+)
 from api.problems import ApiProblem
-from api.routers.auth import sign_in
+from api.routers.auth import LoginRequest, sign_in
 from catalog.access import console_sessions
 from catalog.access.service import InvalidCredentials
+from catalog.audit import service as audit
 
 router = APIRouter()
 YEAR = 366 * 24 * 3600
@@ -24,14 +40,16 @@ def sign_in_page(page: PageDep, next: str = "") -> HTMLResponse:
 
 @router.post("/sign-in", response_model=None)
 def sign_in_submitted(request: Request, page: PageDep, form: FormDep) -> HTMLResponse | RedirectResponse:
-    username, password = form.get("username", "").strip(), form.get("password", "")
-    target = _local(form.get("next", ""))
-    if not username or not password:
-        return page.render("sign_in.html", 422, next=target, username=username,
+    username, password = form.get("username").strip(), form.get("password")
+    target = _local(form.get("next"))
+    try:  # the API's own checks of a sign-in's input (length, no control characters)
+        LoginRequest(username=username, password=password)
+    except ValidationError:
+        return page.render("sign_in.html", 422, next=target, username=username[:64],
                            error=page.t("Enter your user name and password."))  # fmt: skip
     platform = request.app.state.platform
     try:
-        principal = sign_in(page.session, platform, request, username[:64], password[:200], channel="console")
+        principal = sign_in(page.session, platform, request, username, password, channel="console")
     except InvalidCredentials:
         page.session.commit()
         return page.render("sign_in.html", 401, next=target, username=username,
@@ -41,20 +59,32 @@ def sign_in_submitted(request: Request, page: PageDep, form: FormDep) -> HTMLRes
         wait = (refusal.headers or {}).get("Retry-After", "60")
         error = page.t("Too many failed sign-ins. Try again in %(seconds)s seconds.", seconds=wait)
         return page.render("sign_in.html", 429, next=target, username=username, error=error)
+    earlier = cookie(request, SESSION_COOKIE)
+    if earlier:  # whoever signed in before in this browser is signed out
+        console_sessions.end(page.session, earlier)
     secret = console_sessions.begin(page.session, principal, idle(request))
     response = page.redirect(target or f"{PREFIX}/")
     set_cookie(response, request, SESSION_COOKIE, secret, max_age=None)
+    set_cookie(response, request, CSRF_COOKIE, csrf_token_of(request, secret), max_age=None)  # a new token
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request, page: PageDep, form: FormDep) -> RedirectResponse:
-    secret = request.cookies.get(SESSION_COOKIE)
+    secret = cookie(request, SESSION_COOKIE)
     if secret:
-        await run_in_threadpool(console_sessions.end, page.session, secret)
+        await run_in_threadpool(_signed_out, page, secret)
     response = page.redirect(f"{PREFIX}/sign-in")
-    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    delete_cookie(response, request, SESSION_COOKIE)
+    set_cookie(response, request, CSRF_COOKIE, secrets.token_urlsafe(32), max_age=None)
     return response
+
+
+def _signed_out(page: Page, secret: str) -> None:
+    console_sessions.end(page.session, secret)
+    if not page.principal.anonymous:
+        audit.record(page.session, page.principal.subject, page.principal.department, "logout", "done",
+                     channel="console")  # fmt: skip
 
 
 @router.post("/language")

@@ -11,15 +11,17 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from api.console.refusals import REFUSALS
 from api.console.subscriptions import may_preview, may_request
 from api.console.web import PageDep
+from api.routers import freshness as freshness_api
 from api.routers.items import may_see, visible_query
 from catalog.departments.models import Department
-from catalog.errors import DomainError
+from catalog.ingest import runs
 from catalog.items import service as items
 from catalog.items.errors import ItemNotFound
+from catalog.items.models import CatalogItem, ItemField
 from catalog.items.schemas import SearchQuery, SharingType
-from catalog.ops.freshness import freshness_of
 
 router = APIRouter()
 PAGE_SIZE = 20
@@ -52,9 +54,23 @@ def item(code: str, page: PageDep) -> HTMLResponse:
         found = None
     if found is None or not may_see(found, page.guard):
         return page.render("error.html", 404, message=page.t("There is no such item, or it is not yours to see."))
-    try:
-        freshness = freshness_of(page.session, code) if found.source_system else None
-    except DomainError:  # not pulled (not published): no freshness to show
-        freshness = None
+    freshness = None
+    if found.source_system and page.guard.allows(found.department, *runs.READ):  # as GET /items/{code}/freshness
+        try:
+            freshness = freshness_api.item(code, page.session, page.guard)
+        except REFUSALS:  # not pulled (not published): no freshness to show
+            page.session.rollback()
+    may_review = page.guard.allows(found.department, "classification", "read")
+    states = _review_states(page, code) if may_review else {}
     return page.render("item.html", item=found, freshness=freshness, may_request=may_request(page, found),
-                       may_preview=may_preview(page, code))  # fmt: skip
+                       may_preview=may_preview(page, code),
+                       may_review=may_review, review_states=states)  # fmt: skip
+
+
+def _review_states(page: PageDep, code: str) -> dict[str, str]:
+    """Each field's review state (approved or pending), for the people who review the item's classification."""
+    rows = page.session.execute(
+        select(ItemField.name, ItemField.review_status).join(CatalogItem, CatalogItem.id == ItemField.item_id)
+        .where(CatalogItem.code == code)
+    )  # fmt: skip
+    return {name: state for name, state in rows}

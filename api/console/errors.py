@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi.responses import HTMLResponse
 from starlette.requests import Request
 
 from api.console import i18n
-from api.console.web import PREFIX, environment
+from api.console.web import CONTENT_SECURITY_POLICY, PREFIX, environment
 
 
 def _(message: str) -> str:
@@ -14,7 +16,9 @@ def _(message: str) -> str:
 
 
 MESSAGES = {
-    403: _("This form has expired or did not come from this site. Go back, reload the page and try again."),
+    400: _("The request was not understood. Go back, reload the page and try again."),
+    401: _("Sign in to do this."),
+    403: _("Your roles do not allow this."),
     404: _("There is no such page."),
     405: _("There is no such page."),
     413: _("What you sent is too large."),
@@ -28,9 +32,16 @@ def is_console(request: Request) -> bool:
     return request.url.path == PREFIX or request.url.path.startswith(f"{PREFIX}/")
 
 
-def error_page(request: Request, status: int) -> HTMLResponse:
+FORGED = _("This form has expired or did not come from this site. Go back, reload the page and try again.")
+
+
+def error_page(request: Request, status: int, headers: Mapping[str, str] | None = None, forged: bool = False
+               ) -> HTMLResponse:  # fmt: skip
+    """The page, with the console's security headers and any the error carries (Retry-After)."""
     language = i18n.language_of(request)
     gettext = i18n.translations(language).ugettext
-    message = gettext(MESSAGES.get(status, MESSAGES[500] if status >= 500 else MESSAGES[404]))
+    message = gettext(FORGED if forged else MESSAGES.get(status, MESSAGES[500] if status >= 500 else MESSAGES[404]))
     html = environment(language).get_template("error_bare.html").render(message=message, status=status)
-    return HTMLResponse(html, status_code=status)
+    page_headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Frame-Options": "DENY",
+                    "Referrer-Policy": "same-origin", **(headers or {})}  # fmt: skip
+    return HTMLResponse(html, status_code=status, headers=page_headers)

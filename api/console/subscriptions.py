@@ -1,7 +1,8 @@
-"""Subscriptions in the console: requesting one from an item's page, "my subscriptions", the requests awaiting a
-steward's or an officer's decision, deciding and revoking, and the data itself (a preview as the API serves it,
-masked, and the downloads). Every action calls the API's own endpoint function, so its checks, its rules and its
-audit are the API's; the buttons shown are only those the person's roles allow."""
+"""Subscriptions and notifications in the console: requesting a subscription from an item's page, "my
+subscriptions", the requests awaiting a steward's or an officer's decision, deciding and revoking, the data itself (a
+preview as the API serves it, masked, and the downloads), and the person's notifications. Every action calls the
+API's own endpoint function, so its checks, its rules and its audit are the API's; the buttons shown are only those
+the person's roles allow."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from pydantic import ValidationError
 
 from api.console.refusals import REFUSALS, refusal
 from api.console.web import PREFIX, FormDep, Page, PageDep
+from api.deps import MAX_ID
 from api.routers import data as data_api
+from api.routers import notifications as notifications_api
 from api.routers import subscriptions as api
 from api.routers.items import may_see
 from catalog.delivery import service as delivery
@@ -64,6 +67,8 @@ def _officer_level(page: Page) -> int:
 def request_form(code: str, page: PageDep) -> HTMLResponse:
     item = _visible_item(page, code)
     if item is None or not may_request(page, item):
+        if not page.principal.anonymous:
+            page.guard.refused("subscription.request", item_code=code[:64])
         return page.render("error.html", 404, message=page.t("There is no such item, or it is not yours to see."))
     return page.render("request.html", item=item, chosen=set(), values={"period_days": str(DEFAULT_DAYS)}, error=None,
                        invalid=set(), officer_level=_officer_level(page))  # fmt: skip
@@ -125,7 +130,7 @@ def _detail(page: Page, found: SubscriptionRead, status: int = 200, error: str |
 
 
 def _read(page: Page, subscription_id: int) -> SubscriptionRead | None:
-    if page.principal.anonymous or not 1 <= subscription_id <= 2_147_483_647:
+    if page.principal.anonymous or not 1 <= subscription_id <= MAX_ID:
         return None
     try:
         return api.read(subscription_id, page.session, page.guard, page.request.app.state.platform)
@@ -183,8 +188,16 @@ def decide(subscription_id: int, action: str, page: PageDep, form: FormDep) -> H
     return page.redirect(f"{PREFIX}/subscriptions/{subscription_id}")
 
 
+def _from_another_site(page: Page) -> bool:
+    """A read of data is audited as the person's own act: a link followed from another site (the browser says so
+    in Sec-Fetch-Site) does not read it for them."""
+    return page.request.headers.get("sec-fetch-site", "none") not in ("same-origin", "none")
+
+
 @router.get("/items/{code}/preview", response_class=HTMLResponse)
 async def preview(code: str, page: PageDep) -> HTMLResponse:
+    if _from_another_site(page):
+        return page.render("error.html", 403, message=page.t("Open the data from the console's own pages."))
     try:
         body, _ = await run_in_threadpool(data_api.read_page, code, page.session, page.guard, 0, PREVIEW_ROWS, None, [])
     except REFUSALS as error:
@@ -195,6 +208,8 @@ async def preview(code: str, page: PageDep) -> HTMLResponse:
 
 @router.get("/items/{code}/data.{kind}", response_model=None)
 def download(code: str, kind: str, page: PageDep) -> StreamingResponse | HTMLResponse:
+    if _from_another_site(page):
+        return page.render("error.html", 403, message=page.t("Open the data from the console's own pages."))
     platform = page.request.app.state.platform
     try:
         if kind == "csv":
@@ -204,3 +219,26 @@ def download(code: str, kind: str, page: PageDep) -> StreamingResponse | HTMLRes
     except REFUSALS as error:
         return page.render("error.html", 403, message=refusal(page, error))
     return page.render("error.html", 404, message=page.t("There is no such page."))
+
+
+@router.get("/notifications", response_model=None)
+def notifications(page: PageDep) -> HTMLResponse | RedirectResponse:
+    if page.principal.anonymous:
+        return page.redirect(f"{PREFIX}/sign-in?next={PREFIX}/notifications")
+    try:
+        listed = notifications_api.listing(page.session, page.guard, False, 100)
+    except REFUSALS as error:
+        page.session.rollback()
+        return page.render("error.html", 403, message=refusal(page, error))
+    return page.render("notifications.html", notifications=listed)
+
+
+@router.post("/notifications/{notification_id}/read", response_model=None)
+def mark_read(notification_id: int, page: PageDep, form: FormDep) -> HTMLResponse | RedirectResponse:
+    if 1 <= notification_id <= MAX_ID:
+        try:
+            notifications_api.mark_read(notification_id, page.session, page.guard)
+        except REFUSALS as error:
+            page.session.rollback()
+            return page.render("error.html", 404, message=refusal(page, error))
+    return page.redirect(f"{PREFIX}/notifications")

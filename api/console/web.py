@@ -3,7 +3,9 @@ Guard the API uses, the page's language, the CSRF token of its forms, and render
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -17,14 +19,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from api.console import i18n
-from api.deps import Guard, Platform, PlatformDep, SessionDep
+from api.deps import Guard, Platform, PlatformDep, SessionDep, client_address, counted
 from catalog.access import console_sessions
+from catalog.access.policy import EVERYWHERE
 from catalog.access.service import ANONYMOUS, Principal
 
 PREFIX = "/console"
 SESSION_COOKIE = "datashare_session"
 CSRF_COOKIE = "datashare_csrf"
 CSRF_FIELD = "csrf_token"
+TOKEN_LENGTH = 43  # 32 random bytes (or a SHA-256 digest) in unpadded base64
 TEMPLATES = i18n.Path(__file__).parent / "templates"
 # Scripts, styles and images from the application only (no CDN: the console runs on an intranet); no framing.
 CONTENT_SECURITY_POLICY = (
@@ -62,6 +66,11 @@ class Page:
     def principal(self) -> Principal:
         return self.guard.principal
 
+    def may_anywhere(self, obj: str, action: str) -> bool:
+        """Whether the person may do this everywhere (officers, ops) or in their own department (stewards)."""
+        own = self.principal.department
+        return self.guard.allows(EVERYWHERE, obj, action) or (own is not None and self.guard.allows(own, obj, action))
+
     def t(self, message: str, **values: Any) -> str:
         return i18n.gettext(self.language, message, **values)
 
@@ -90,10 +99,39 @@ def secure_cookies(request: Request) -> bool:
     return bool(request.app.state.platform.settings.mode == "production")
 
 
+def cookie_name(request: Request, name: str) -> str:
+    """In production the console's cookies are ``__Host-`` cookies: Secure, for this host only, so no other site of
+    the same domain (nor a plain-HTTP man in the middle) can set one of them."""
+    return f"__Host-{name}" if secure_cookies(request) else name
+
+
+def cookie(request: Request, name: str) -> str | None:
+    return request.cookies.get(cookie_name(request, name))
+
+
 def set_cookie(response: Any, request: Request, name: str, value: str, max_age: int | None) -> None:
-    response.set_cookie(
-        name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="lax", secure=secure_cookies(request)
-    )
+    secure = secure_cookies(request)
+    response.set_cookie(cookie_name(request, name), value, max_age=max_age, path="/" if secure else PREFIX,
+                        httponly=True, samesite="lax", secure=secure)  # fmt: skip
+
+
+def delete_cookie(response: Any, request: Request, name: str) -> None:
+    response.delete_cookie(cookie_name(request, name), path="/" if secure_cookies(request) else PREFIX)
+
+
+def csrf_token_of(request: Request, session_secret: str) -> str:
+    """A signed-in person's form token: bound to their session (it changes with each sign-in) and unforgeable
+    without the platform's secret key, whatever cookie a page of another site manages to set."""
+    key = request.app.state.platform.settings.secret_key.get_secret_value().encode()
+    digest = hmac.new(key, b"console-csrf:" + session_secret.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def expected_csrf(request: Request) -> str | None:
+    """The token a form must carry: the session's when there is a session cookie, else the random one of the
+    browser's cookie (before signing in)."""
+    session_secret = cookie(request, SESSION_COOKIE)
+    return csrf_token_of(request, session_secret) if session_secret else cookie(request, CSRF_COOKIE)
 
 
 def idle(request: Request) -> timedelta:
@@ -101,15 +139,21 @@ def idle(request: Request) -> timedelta:
 
 
 async def console_page(request: Request, session: SessionDep, platform: PlatformDep) -> Page:
-    principal = await run_in_threadpool(
-        _signed_in, session, platform, request.cookies.get(SESSION_COOKIE), idle(request)
-    )
-    csrf = request.cookies.get(CSRF_COOKIE)
-    new_csrf = not csrf or len(csrf) != 43
-    return Page(
-        request, session, Guard(principal, platform, session), i18n.language_of(request),
-        secrets.token_urlsafe(32) if new_csrf else str(csrf), new_csrf,
-    )  # fmt: skip
+    principal = await run_in_threadpool(_signed_in, session, platform, cookie(request, SESSION_COOKIE), idle(request))
+    await _counted_request(platform, request, principal)
+    held = cookie(request, CSRF_COOKIE)
+    token = expected_csrf(request)
+    if not token or len(token) != TOKEN_LENGTH:
+        token = secrets.token_urlsafe(32)
+    return Page(request, session, Guard(principal, platform, session), i18n.language_of(request), token, held != token)
+
+
+async def _counted_request(platform: Platform, request: Request, principal: Principal) -> None:
+    """The API's request limits (api/limits.py): the anonymous per address, the signed-in per person."""
+    if principal.anonymous:
+        await counted(platform, platform.limits.anonymous_request, client_address(request))
+    else:
+        platform.limits.principal_request(principal.subject)
 
 
 def _signed_in(session: Session, platform: Platform, secret: str | None, idle: timedelta) -> Principal:
@@ -146,11 +190,11 @@ async def checked_form(request: Request, page: PageDep) -> Form:
     so it cannot send the token) and, when the browser says where the post comes from, the origin is this site."""
     posted = await request.form()
     sent = posted.get(CSRF_FIELD)
-    cookie = request.cookies.get(CSRF_COOKIE)
+    expected = expected_csrf(request)
     origin = request.headers.get("origin")
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         raise ForgedForm
-    if not isinstance(sent, str) or not cookie or not hmac.compare_digest(sent, cookie):
+    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
         raise ForgedForm
     return Form([(key, value) for key, value in posted.multi_items() if isinstance(value, str)])
 

@@ -24,6 +24,7 @@ from catalog.classification.review import (
 )
 from catalog.classification.types import SemanticType
 from catalog.departments.schemas import CODE_PATTERN
+from catalog.items.schemas import ITEM_CODE_PATTERN
 
 router = APIRouter(tags=["review"])
 EVERYWHERE = "*"
@@ -85,6 +86,7 @@ def queue(
         SemanticType | Literal["any"] | None,
         Query(description="Fields with an open detection proposal of this semantic type (any: of any type)."),
     ] = None,
+    item: Annotated[str | None, Query(max_length=64, pattern=ITEM_CODE_PATTERN, description="One item's.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> QueuePage:
@@ -94,7 +96,7 @@ def queue(
     if not guard.allows(EVERYWHERE, "classification", "read"):
         department = department or str(principal.department)
         guard.require(department, "classification", "read")
-    wanted = QueueFilter(department, semantic_type, level, finding, limit, offset)
+    wanted = QueueFilter(department, semantic_type, level, finding, item, limit, offset)
     total, entries = review.queue(session, wanted)
     return QueuePage(total=total, entries=entries)
 

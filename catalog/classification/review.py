@@ -389,6 +389,7 @@ class QueueFilter:
     semantic_type: str | None = None
     level: int | None = None
     finding: str | None = None  # a detected semantic type; "any" for fields with a detection proposal
+    item: str | None = None  # one item's pending fields
     limit: int = 100
     offset: int = 0
 
@@ -439,6 +440,8 @@ def _queue_statement(wanted: QueueFilter) -> Select[Any]:
     )  # fmt: skip
     if wanted.department:
         statement = statement.where(Department.code == wanted.department)
+    if wanted.item:
+        statement = statement.where(CatalogItem.code == wanted.item)
     if wanted.semantic_type:
         statement = statement.where(ItemField.semantic_type == wanted.semantic_type)
     if wanted.level is not None:

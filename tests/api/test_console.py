@@ -182,3 +182,23 @@ def test_a_decision_posted_by_someone_who_may_not_take_it_is_refused_and_changes
     steward = client.get(f"/subscriptions/{number}", headers=bearer(login(client, "psga-steward")))
     assert steward.json()["status"] == "requested"
     client.cookies.clear()
+
+
+def test_a_steward_sees_the_request_awaiting_approval_and_marks_it_read(client: TestClient, database: str) -> None:
+    revoke_every_subscription(database)
+    made = client.post("/subscriptions", json=POPULATION_REQUEST, headers=bearer(login(client, "zsj-user")))
+    assert made.status_code == 201, made.text
+    signed_in(client, "psga-steward")
+    page = client.get("/console/notifications")
+    assert "有申请待审批" in page.text and f"/console/subscriptions/{made.json()['id']}" in page.text
+    notice = re.search(r'action="/console/notifications/(\d+)/read"', page.text)
+    assert notice
+    read = client.post(f"/console/notifications/{notice.group(1)}/read",
+                       data={"csrf_token": client.cookies["datashare_csrf"]}, follow_redirects=False)  # fmt: skip
+    assert read.status_code == 303
+    assert f'action="/console/notifications/{notice.group(1)}/read"' not in client.get("/console/notifications").text
+    signed_in(client, "wjj-user")  # another department's notification is no one else's to mark
+    other = client.post(f"/console/notifications/{notice.group(1)}/read",
+                        data={"csrf_token": client.cookies["datashare_csrf"]})  # fmt: skip
+    assert other.status_code == 404
+    client.cookies.clear()

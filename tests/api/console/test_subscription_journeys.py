@@ -15,8 +15,9 @@ from tests.api.console.conftest import looked_at
 FIELDS = ("公民身份号码", "姓名", "所属社区")
 
 
-def test_request_approve_twice_preview_and_download(open_page: Callable[..., Page], console: str,
-                                                    published: list[str]) -> None:  # fmt: skip
+def test_request_approve_twice_preview_and_download(
+    open_page: Callable[..., Page], console: str, published: list[str]
+) -> None:
     user = open_page("zsj-user")
     user.get_by_label("关键词").fill("人口")
     user.keyboard.press("Enter")
