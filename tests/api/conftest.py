@@ -82,6 +82,16 @@ def as_(tokens: dict[str, str]) -> dict[str, dict[str, str]]:
     return {username: bearer(token) for username, token in tokens.items()}
 
 
+@pytest.fixture(scope="module")
+def ops(database: str) -> str:
+    """An ops person, in the data bureau as the demo's (catalog/access/demo.py)."""
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        service.create_user(session, "zsj", "ops", "ops", PASSWORD, ["ops"])
+    engine.dispose()
+    return "ops"
+
+
 def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     response = client.post("/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text

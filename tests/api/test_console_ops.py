@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from catalog.access import service as access
-from catalog.db import make_engine, session_scope
-from tests.api.conftest import PASSWORD, bearer, login, status_of
+from tests.api.conftest import bearer, login, status_of
 from tests.api.test_console import csrf_of, signed_in
 from tests.api.test_review import audit_events
 from tests.api.test_runs_api import POPULATION, population_export, quarantine
@@ -28,16 +26,6 @@ ROW = re.compile(r"<tr>(.*?)</tr>", re.S)
 BATCH_LINK = re.compile(r'href="/console/runs/(\d+)"')
 ITEM_LINK = re.compile(r'href="/console/items/([^"]+)"')
 DECISION_FORM = re.compile(r'action="/console/ops/quarantine/(\d+)/(release|discard)"')
-
-
-@pytest.fixture(scope="module")
-def ops(database: str) -> str:
-    """An ops person, in the data bureau as the demo's (catalog/access/demo.py)."""
-    engine = make_engine(database)
-    with session_scope(engine) as session:
-        access.create_user(session, "zsj", "ops", "ops", PASSWORD, ["ops"])
-    engine.dispose()
-    return "ops"
 
 
 @pytest.fixture(scope="module")

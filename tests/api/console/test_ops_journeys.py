@@ -12,23 +12,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from catalog.access import service as access
-from catalog.db import make_engine, session_scope
-from tests.api.conftest import PASSWORD
 from tests.api.console.conftest import looked_at
 from tests.api.test_runs_api import quarantine
 
 FAULTY = {"PSGA-RK-0001": "psga_population_20261122.csv", "SCJG-FR-0001": "scjg_enterprise_20261121.csv"}
-
-
-@pytest.fixture(scope="module")
-def ops(database: str) -> str:
-    """An ops person, in the data bureau as the demo's (catalog/access/demo.py)."""
-    engine = make_engine(database)
-    with session_scope(engine) as session:
-        access.create_user(session, "zsj", "ops", "ops", PASSWORD, ["ops"])
-    engine.dispose()
-    return "ops"
 
 
 @pytest.fixture(scope="module")
