@@ -5,11 +5,13 @@ Domain errors carry a code, not a status; this module is the one place that maps
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import headers, metrics
@@ -17,6 +19,7 @@ from catalog.access.service import InvalidCredentials
 from catalog.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 class ApiProblem(Exception):
@@ -112,6 +115,16 @@ def install(app: FastAPI) -> None:
         response = problem(error.status_code, code, str(error.detail), request.url.path)
         response.headers.update(error.headers or {})
         return response
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, error: DataError) -> Response:
+        # A value the database cannot take or compare (PostgreSQL: a NUL character, a number out of range): the
+        # request's fault, refused like any other invalid input; the value itself is not logged.
+        log.warning("refused a value the database cannot take on %s: %s", request.url.path, type(error.orig).__name__)
+        if is_console(request):
+            return error_page(request, 400)
+        return problem(422, "invalid_value", "a value in the request cannot be stored or compared (a NUL character, "
+                       "or a number out of range)", request.url.path)  # fmt: skip
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:

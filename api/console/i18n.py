@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import functools
 import io
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -71,6 +71,10 @@ def when(language: str, moment: datetime | None) -> str:
     if moment is None:
         return "—"
     return format_datetime(moment, "medium", tzinfo=_zone(), locale=_locale(language))
+
+
+def day(language: str, value: date) -> str:
+    return format_date(value, "medium", locale=_locale(language))
 
 
 def number(language: str, value: float | int) -> str:

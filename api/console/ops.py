@@ -143,15 +143,18 @@ def pipelines(page: PageDep) -> HTMLResponse | RedirectResponse:
         asked, error = {}, page.t("Some filters were not valid and were left out.")
     department = asked.get("department")
     status = FreshnessStatus(asked["status"]) if "status" in asked else None
+    number = _query_int(page, "page") or 1
     try:
-        found = freshness_api.listing(page.session, page.guard, department, status)
+        found = _pipelines_page(page, department, status, number)
+        if not found.items and number > 1:  # past the last page: the last page
+            number = max(1, math.ceil(found.total / PAGE_SIZE))
+            found = _pipelines_page(page, department, status, number)
         waiting = runs_api.quarantine(page.session, page.guard, None, department, None, runs.MAX_PAGE)
     except REFUSALS as refused:
         return _refused(page, refused)
-    pages = max(1, math.ceil(len(found.items) / PAGE_SIZE))
-    number = min(_query_int(page, "page") or 1, pages)
-    shown = found.items[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
-    last = _last_runs(page, [entry.item for entry in shown], department)
+    pages = max(1, math.ceil(found.total / PAGE_SIZE))
+    shown = found.items
+    last = runs_api.newest_runs(page.session, page.guard, [entry.item for entry in shown], department)
     access = page.guard.platform.access
     rows = []
     for entry in shown:
@@ -166,28 +169,18 @@ def pipelines(page: PageDep) -> HTMLResponse | RedirectResponse:
     )  # fmt: skip
 
 
+def _pipelines_page(page: Page, department: str | None, status: FreshnessStatus | None, number: int
+                    ) -> freshness_api.FreshnessPage:  # fmt: skip
+    offset = (number - 1) * PAGE_SIZE
+    return freshness_api.listing(page.session, page.guard, department, status, PAGE_SIZE, offset)
+
+
 def _valid_filters(asked: dict[str, str]) -> bool:
     """The filters as the API's query parameters take them (a department code, a freshness status)."""
     department = asked.get("department")
     if department is not None and (len(department) > 32 or not re.fullmatch(CODE_PATTERN, department)):
         return False
     return asked.get("status") in (None, *FreshnessStatus)
-
-
-def _last_runs(page: Page, codes: list[str], department: str | None) -> dict[str, runs_api.RunRead]:
-    """Each item's newest run, as ``GET /runs`` gives it to the person: the newest runs at once, then one item at a
-    time for those not among them."""
-    if not codes:
-        return {}
-    last: dict[str, runs_api.RunRead] = {}
-    for run in runs_api.listing(page.session, page.guard, None, department, [], None, None, None, runs.MAX_PAGE).runs:
-        last.setdefault(run.item, run)
-    for code in codes:
-        if code not in last:
-            newest = runs_api.listing(page.session, page.guard, code, None, [], None, None, None, 1).runs
-            if newest:
-                last[code] = newest[0]
-    return last
 
 
 # --- quarantine ---------------------------------------------------------------------------------------------------
@@ -198,12 +191,22 @@ def quarantine(page: PageDep) -> HTMLResponse | RedirectResponse:
     if page.principal.anonymous:
         return _sign_in(page)
     notice = None
-    for action, message in (("released", _("Batch %(batch)s was released.")),
-                            ("discarded", _("Batch %(batch)s was discarded."))):  # fmt: skip
-        decided = _query_int(page, action)
-        if decided is not None:
+    for outcome, message in (("released", _("Batch %(batch)s was released.")),
+                             ("discarded", _("Batch %(batch)s was discarded."))):  # fmt: skip
+        decided = _query_int(page, outcome)
+        if decided is not None and _has_outcome(page, decided, outcome):
             notice = page.t(message, batch=decided)
     return _quarantine_page(page, _query_int(page, "after"), notice=notice)
+
+
+def _has_outcome(page: Page, batch: int, outcome: str) -> bool:
+    """Whether the batch (one the person may see) was decided so: an address alone announces nothing."""
+    try:
+        record = runs.run_record(page.session, batch, visible_to=runs_api.readable_departments(page.guard))
+    except REFUSALS:
+        page.session.rollback()
+        return False
+    return bool(record["outcome"] == outcome)
 
 
 def _quarantine_page(page: Page, after: int | None = None, status: int = 200, error: str | None = None,

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from pydantic import ValidationError
 
+from api.console import notices
 from api.console.refusals import REFUSALS, refusal
 from api.console.web import PREFIX, FormDep, Page, PageDep
 from api.deps import MAX_ID
@@ -230,7 +231,7 @@ def notifications(page: PageDep) -> HTMLResponse | RedirectResponse:
     except REFUSALS as error:
         page.session.rollback()
         return page.render("error.html", 403, message=refusal(page, error))
-    return page.render("notifications.html", notifications=listed)
+    return page.render("notifications.html", notifications=listed, texts=notices.said(page, listed))
 
 
 @router.post("/notifications/{notification_id}/read", response_model=None)

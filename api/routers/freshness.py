@@ -14,7 +14,6 @@ from api.deps import Guard, GuardDep, SessionDep
 from api.routers.items import read as read_item
 from api.routers.runs import readable_departments
 from catalog.access.policy import EVERYWHERE
-from catalog.db import utcnow
 from catalog.departments.schemas import CODE_PATTERN
 from catalog.ingest import runs
 from catalog.ops import freshness
@@ -33,7 +32,10 @@ class FreshnessPage(BaseModel):
         "status filter."
     )
     departments: list[StatusCounts] = Field(description="The same counts per department.")
-    items: list[ItemFreshness] = Field(description="The items, by department and code, in the status asked for.")
+    total: int = Field(description="How many items are in the status asked for (all of them without a filter).")
+    items: list[ItemFreshness] = Field(
+        description="The items, by department and code, in the status asked for: all of them, or the page asked for."
+    )
 
 
 @router.get("/freshness", response_model=FreshnessPage)
@@ -42,17 +44,19 @@ def listing(
     guard: GuardDep,
     department: DepartmentCode = None,
     status: Annotated[FreshnessStatus | None, Query(description="Only items in this status.")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="At most this many items (default: all).")] = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items skipped before the page.")] = 0,
 ) -> FreshnessPage:
     """Each published item with a source system: on time, late, overdue or never received against its update
     frequency, with when it last received an export, last published and was last checked. Ops see every
     department's, a steward their own department's (another department is refused)."""
     visible_to = readable_departments(guard, department)
     scope = department or (None if visible_to == EVERYWHERE else visible_to)
-    now = utcnow()
-    assessed = freshness.item_freshness(session, department=scope, now=now, grace=_grace(guard))
-    counted = freshness.summarize(assessed, now)
-    shown = [entry for entry in assessed if status is None or entry.status is status]
-    return FreshnessPage(as_of=now, overall=counted.overall, departments=counted.departments, items=shown)
+    found = freshness.freshness_listing(session, department=scope, status=status, grace=_grace(guard), limit=limit,
+                                        offset=offset)  # fmt: skip
+    counted = found.summary
+    return FreshnessPage(as_of=counted.as_of, overall=counted.overall, departments=counted.departments,
+                         total=found.total, items=found.items)  # fmt: skip
 
 
 @router.get("/items/{code}/freshness", response_model=ItemFreshness)

@@ -109,6 +109,17 @@ def listing(
     return RunsPage(runs=[RunRead.model_validate(record) for record in page.runs], next_before=page.next_cursor)
 
 
+def newest_runs(
+    session: SessionDep, guard: Guard, items: list[str], department: str | None = None
+) -> dict[str, RunRead]:
+    """Each of the items' newest run, as ``GET /runs?item=`` would give it to the caller first (the console's
+    pipelines page shows one per row)."""
+    visible_to = readable_departments(guard, department)
+    _settle_dead_runs(session, guard)
+    found = runs.newest_runs(session, items, visible_to=visible_to)
+    return {code: RunRead.model_validate(record) for code, record in found.items()}
+
+
 @router.get("/runs/{batch}", response_model=RunReport)
 def report(batch: Id, session: SessionDep, guard: GuardDep) -> RunReport:
     """A batch's record and its whole quality report."""

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, insert, or_, select, tuple_, union_all, update
 from sqlalchemy.orm import Session
 
 from catalog.access.changes import ITEM, note_change
@@ -347,6 +347,8 @@ def propagate_raised(
             continue
         masked_updates.append({"id": sub_id, "masked_fields": sorted({*already, *newly}), "updated_at": utcnow()})
         message = (
+            f"{codes[item_id]} 的字段 {'、'.join(newly)} 的分级已高于订阅 {sub_id} 获批的级别 {approved}，"
+            "自即日起脱敏提供；订阅方可申请重新审批。\n"
             f"{codes[item_id]}: field(s) {', '.join(newly)} now classified above subscription {sub_id}'s "
             f"approved level {approved}; they are masked from now on. The consumer may ask for re-approval."
         )
@@ -410,14 +412,19 @@ def queue(session: Session, wanted: QueueFilter) -> tuple[int, list[QueueEntry]]
     return total, entries
 
 
-def _queue_statement(wanted: QueueFilter) -> Select[Any]:
-    oldest = (
+def _oldest_open_proposals() -> Any:
+    """Each field with an open proposal, and when its oldest one was made."""
+    return (
         select(ClassificationProposal.item_id, ClassificationProposal.field_name,
                func.min(ClassificationProposal.created_at).label("since"))
         .where(ClassificationProposal.status == OPEN)
         .group_by(ClassificationProposal.item_id, ClassificationProposal.field_name)
         .subquery()
     )  # fmt: skip
+
+
+def _queue_statement(wanted: QueueFilter) -> Select[Any]:
+    oldest = _oldest_open_proposals()
     waiting = func.coalesce(oldest.c.since, CatalogItem.updated_at).label("waiting_since")
     columns: list[Any] = [
         ItemField.item_id,
@@ -438,14 +445,26 @@ def _queue_statement(wanted: QueueFilter) -> Select[Any]:
         .where(or_(ItemField.review_status == PENDING, oldest.c.since.is_not(None)))
         .order_by(waiting, CatalogItem.code, ItemField.position)
     )  # fmt: skip
+    return statement.where(*_item_conditions(wanted), *_field_conditions(wanted))
+
+
+def _item_conditions(wanted: QueueFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if wanted.department:
-        statement = statement.where(Department.code == wanted.department)
+        conditions.append(
+            CatalogItem.department_id.in_(select(Department.id).where(Department.code == wanted.department))
+        )
     if wanted.item:
-        statement = statement.where(CatalogItem.code == wanted.item)
+        conditions.append(CatalogItem.code == wanted.item)
+    return conditions
+
+
+def _field_conditions(wanted: QueueFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if wanted.semantic_type:
-        statement = statement.where(ItemField.semantic_type == wanted.semantic_type)
+        conditions.append(ItemField.semantic_type == wanted.semantic_type)
     if wanted.level is not None:
-        statement = statement.where(ItemField.level == wanted.level)
+        conditions.append(ItemField.level == wanted.level)
     if wanted.finding:
         # The fields of the open detection proposals, found once: as a correlated EXISTS, SQLite looked through
         # every open proposal for each field (its status index), 4 s for a queue of 20,000 fields.
@@ -455,8 +474,8 @@ def _queue_statement(wanted: QueueFilter) -> Select[Any]:
         )
         if wanted.finding != "any":
             detected = detected.where(ClassificationProposal.proposed_semantic_type == wanted.finding)
-        statement = statement.where(tuple_(ItemField.item_id, ItemField.name).in_(detected))
-    return statement
+        conditions.append(tuple_(ItemField.item_id, ItemField.name).in_(detected))
+    return conditions
 
 
 @dataclass(frozen=True)
@@ -471,20 +490,45 @@ class PendingItem:
 
 def pending_items(session: Session, wanted: QueueFilter) -> tuple[int, list[PendingItem]]:
     """The queue by item: items with pending fields, oldest first, how many of their fields wait and how many
-    of those have an open proposal; the same filters as ``queue``."""
-    fields = _queue_statement(wanted).order_by(None).subquery()
-    proposed = select(ClassificationProposal.item_id, ClassificationProposal.field_name).where(
-        ClassificationProposal.status == OPEN
-    ).distinct().subquery()  # fmt: skip
-    grouped = (
-        select(fields.c.code, fields.c.department, fields.c.status, func.count().label("pending"),
-               func.count(proposed.c.field_name).label("with_proposals"),
-               func.min(fields.c.waiting_since).label("since"))
-        .outerjoin(proposed, and_(proposed.c.item_id == fields.c.item_id, proposed.c.field_name == fields.c.name))
-        .group_by(fields.c.code, fields.c.department, fields.c.status)
+    of those have an open proposal; the same filters as ``queue``. One statement for the page and the total.
+
+    The waiting fields are counted per item before anything is joined to them, in two disjoint parts that each
+    start from an index: the pending fields (``ix_item_field_review_status``) and the reviewed fields with an open
+    proposal (few). A field waits since its oldest open proposal, else since its item's last change."""
+    oldest = _oldest_open_proposals()
+    on_proposal = and_(oldest.c.item_id == ItemField.item_id, oldest.c.field_name == ItemField.name)
+    conditions = _field_conditions(wanted)
+    waiting_fields = union_all(
+        select(ItemField.item_id, oldest.c.since).outerjoin(oldest, on_proposal)
+        .where(ItemField.review_status == PENDING, *conditions),
+        select(ItemField.item_id, oldest.c.since).join(oldest, on_proposal)
+        .where(ItemField.review_status != PENDING, *conditions),
+    ).subquery()  # fmt: skip
+    per_item = (
+        select(waiting_fields.c.item_id, func.count().label("pending"),
+               func.count(waiting_fields.c.since).label("with_proposals"),
+               func.min(waiting_fields.c.since).label("proposed_since"))
+        .group_by(waiting_fields.c.item_id)
+        .subquery()
     )  # fmt: skip
-    total = int(session.scalar(select(func.count()).select_from(grouped.subquery())) or 0)
-    rows = session.execute(grouped.order_by("since", fields.c.code).limit(wanted.limit).offset(wanted.offset))
+    some_without_proposal = per_item.c.pending > per_item.c.with_proposals
+    since = case(
+        (and_(some_without_proposal, or_(per_item.c.proposed_since.is_(None),
+                                         CatalogItem.updated_at < per_item.c.proposed_since)), CatalogItem.updated_at),
+        else_=per_item.c.proposed_since,
+    ).label("since")  # fmt: skip
+    statement = (
+        select(CatalogItem.code, Department.code.label("department"), CatalogItem.status, per_item.c.pending,
+               per_item.c.with_proposals, since, func.count().over().label("total"))
+        .join(CatalogItem, CatalogItem.id == per_item.c.item_id)
+        .join(Department, Department.id == CatalogItem.department_id)
+        .where(*_item_conditions(wanted))
+    )  # fmt: skip
+    rows = session.execute(statement.order_by(since, CatalogItem.code).limit(wanted.limit).offset(wanted.offset)).all()
+    if rows:
+        total = int(rows[0].total)
+    else:  # past the last page: the total is counted on its own
+        total = int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
     return total, [PendingItem(r.code, r.department, r.status, r.pending, r.with_proposals, r.since) for r in rows]
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, defer
 
 from catalog.access.policy import EVERYWHERE
@@ -158,6 +159,22 @@ def run_records(
     """The record of each ingestion run: outcome, export file, where it ran, timings, row counts, version, reasons."""
     wanted = RunFilter(item=item_code, outcomes=() if outcome is None else (RunOutcome(outcome),))
     return run_page(session, wanted, Page(limit=limit, newest_first=newest_first), visible_to=EVERYWHERE).runs
+
+
+def newest_runs(session: Session, item_codes: Collection[str], *, visible_to: str) -> dict[str, dict[str, Any]]:
+    """Each item's newest run record, by item code (items without a run left out), of the items of the department
+    ``visible_to``: one statement, the newest batch of each item read from its (item, id) index."""
+    if not item_codes:
+        return {}
+    newest = (
+        select(func.max(IngestBatch.id))
+        .join(CatalogItem, IngestBatch.item_id == CatalogItem.id)
+        .where(CatalogItem.code.in_(set(item_codes)))
+        .group_by(IngestBatch.item_id)
+    )
+    statement = _records(RunFilter(), visible_to).where(IngestBatch.id.in_(newest))
+    records = (_run_record(*row, visible_to=visible_to) for row in session.execute(statement))
+    return {record["item"]: record for record in records}
 
 
 def quarantined_batches(session: Session, item_code: str | None = None) -> list[dict[str, Any]]:

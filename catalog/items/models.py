@@ -49,7 +49,11 @@ class ItemField(Base):
     """A field (信息项) of an item, named exactly as in the export."""
 
     __tablename__ = "item_field"
-    __table_args__ = (UniqueConstraint("item_id", "name", name="uq_item_field_item_name"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "name", name="uq_item_field_item_name"),
+        # The review queue counts the pending fields per item from this index alone.
+        Index("ix_item_field_review_status", "review_status", "item_id", "name"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("catalog_item.id", ondelete="CASCADE"))

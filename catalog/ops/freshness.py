@@ -20,8 +20,8 @@ frequency's scheduled times around now are listed once and every item's due time
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections import Counter
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +56,8 @@ CRON_PRESETS = {
 }
 LISTED_BEFORE = 5  # scheduled times listed per frequency before now: enough for items on time, late or overdue
 CHUNK = 1_000  # ids per statement
+# What decides an item's status (and where it is counted), in the order freshness_listing reads them.
+_DECIDING_COLUMNS = ("id", "department", "update_frequency", "expected_since", "last_received_at")
 log = logsafe.logger(__name__)
 # A notification fires when an item enters a status at least as severe as the one last notified about.
 SEVERITY = {FreshnessStatus.ON_TIME: 0, FreshnessStatus.LATE: 1, FreshnessStatus.OVERDUE: 2,
@@ -104,6 +106,49 @@ def freshness_of(
                         "source system are): it has no freshness")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class FreshnessListing:
+    summary: FreshnessSummary  # every item of the scope counted, whatever the status asked for
+    total: int  # the items in the status asked for
+    items: list[ItemFreshness]  # those of the page, by department and item code
+
+
+def freshness_listing(
+    session: Session,
+    *,
+    department: str | None = None,
+    status: FreshnessStatus | str | None = None,
+    now: datetime | None = None,
+    grace: timedelta | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> FreshnessListing:
+    """The counts per department and status, and a page of the items in one status (or all), by department and item
+    code. Every item's status is one comparison with its frequency's two thresholds, on the few columns that decide
+    it; only the page's items are read whole and assessed. An unknown department is refused."""
+    now = now or utcnow()
+    schedules = _Schedules(now, _allowance(grace))
+    wanted = None if status is None else FreshnessStatus(status)
+    counted: defaultdict[str, Counter[FreshnessStatus]] = defaultdict(Counter)
+    matching: list[int] = []
+    deciding = _pulled_items(department, None, _DECIDING_COLUMNS)
+    for item_id, code, frequency, since, received in session.execute(deciding):
+        found = schedules[frequency].status_of(since, received)
+        counted[code][found] += 1
+        if wanted in (None, found):
+            matching.append(item_id)
+    if not counted and department is not None:
+        department_id(session, department)  # refuses an unknown department
+    overall = sum(counted.values(), Counter[FreshnessStatus]())
+    summary = FreshnessSummary(now, _counts(None, overall), [_counts(c, n) for c, n in sorted(counted.items())])
+    shown = matching[offset:] if limit is None else matching[offset : offset + limit]
+    items = []
+    for start in range(0, len(shown), CHUNK):
+        whole = _pulled_items(department, None).where(CatalogItem.id.in_(shown[start : start + CHUNK]))
+        items += [_classify(row, schedules[row.update_frequency], now) for row in session.execute(whole)]
+    return FreshnessListing(summary, len(matching), items)
+
+
 def summarize(items: Iterable[ItemFreshness], as_of: datetime) -> FreshnessSummary:
     """Counts per status, per department and over all ``items``."""
     by_department: dict[str, Counter[FreshnessStatus]] = {}
@@ -116,8 +161,7 @@ def summarize(items: Iterable[ItemFreshness], as_of: datetime) -> FreshnessSumma
 
 def summary(session: Session, now: datetime | None = None, grace: timedelta | None = None) -> FreshnessSummary:
     """Counts per department and platform-wide."""
-    now = now or utcnow()
-    return summarize(item_freshness(session, now=now, grace=grace), now)
+    return freshness_listing(session, now=now, grace=grace, limit=0).summary
 
 
 def status_counts(
@@ -174,21 +218,21 @@ def _assess(
     grace: timedelta | None = None,
 ) -> list[_Assessed]:
     now = now or utcnow()
-    allowance = grace if grace is not None else timedelta(minutes=get_settings().freshness_grace_minutes)
-    schedules: dict[str, Schedule] = {}
+    schedules = _Schedules(now, _allowance(grace))
     assessed = []
     for row in session.execute(_pulled_items(department, item_code)):
-        schedule = schedules.get(row.update_frequency)
-        if schedule is None:
-            schedule = schedules[row.update_frequency] = Schedule(row.update_frequency, now)
-        freshness = _classify(row, schedule, now, min(allowance, schedule.period / 2))
+        freshness = _classify(row, schedules[row.update_frequency], now)
         notified = FreshnessStatus(row.notified_status) if row.notified_status else None
         assessed.append(_Assessed(row.id, row.feed_item_id is not None, notified, freshness))
     return assessed
 
 
-def _pulled_items(department: str | None, item_code: str | None) -> Any:
-    """One query: each pulled item with its department, source system and feed."""
+def _allowance(grace: timedelta | None) -> timedelta:
+    return grace if grace is not None else timedelta(minutes=get_settings().freshness_grace_minutes)
+
+
+def _pulled_items(department: str | None, item_code: str | None, columns: Sequence[str] | None = None) -> Any:
+    """One query: each pulled item with its department, source system and feed (or only the ``columns`` named)."""
     publication = (
         select(func.max(ItemChange.changed_at))
         .where(ItemChange.item_id == CatalogItem.id, ItemChange.action.in_(("created", "status")))
@@ -199,22 +243,24 @@ def _pulled_items(department: str | None, item_code: str | None) -> Any:
         (ItemFeed.last_received_at.is_not(None), ItemFeed.last_received_at),
         else_=func.coalesce(publication, CatalogItem.created_at),
     )
+    every = {
+        "id": CatalogItem.id,
+        "code": CatalogItem.code,
+        "title": CatalogItem.title,
+        "update_frequency": CatalogItem.update_frequency,
+        "department": Department.code.label("department"),
+        "source_system": SourceSystem.code.label("source_system"),
+        "feed_item_id": ItemFeed.item_id.label("feed_item_id"),
+        "last_received_at": ItemFeed.last_received_at,
+        "last_published_at": ItemFeed.last_published_at,
+        "last_checked_at": ItemFeed.last_checked_at,
+        "last_check_outcome": ItemFeed.last_check_outcome,
+        "notified_status": ItemFeed.notified_status,
+        "expected_since": type_coerce(expected_since, UTCDateTime).label("expected_since"),
+    }
     statement = (
-        select(
-            CatalogItem.id,
-            CatalogItem.code,
-            CatalogItem.title,
-            CatalogItem.update_frequency,
-            Department.code.label("department"),
-            SourceSystem.code.label("source_system"),
-            ItemFeed.item_id.label("feed_item_id"),
-            ItemFeed.last_received_at,
-            ItemFeed.last_published_at,
-            ItemFeed.last_checked_at,
-            ItemFeed.last_check_outcome,
-            ItemFeed.notified_status,
-            type_coerce(expected_since, UTCDateTime).label("expected_since"),
-        )
+        select(*(every.values() if columns is None else (every[name] for name in columns)))
+        .select_from(CatalogItem)
         .join(Department, CatalogItem.department_id == Department.id)
         .join(SourceSystem, CatalogItem.source_system_id == SourceSystem.id)
         .outerjoin(ItemFeed, ItemFeed.item_id == CatalogItem.id)
@@ -228,24 +274,16 @@ def _pulled_items(department: str | None, item_code: str | None) -> Any:
     return statement
 
 
-def _classify(row: Any, schedule: Schedule, now: datetime, grace: timedelta) -> ItemFreshness:
+def _classify(row: Any, schedule: Schedule, now: datetime) -> ItemFreshness:
     since: datetime = row.expected_since
     due = schedule.next_after(since)
-    status = FreshnessStatus.ON_TIME
-    if due is not None and now > due + grace:
-        second = schedule.next_after(due)
-        if row.last_received_at is None:
-            status = FreshnessStatus.NEVER_RECEIVED
-        elif second is not None and now > second + grace:
-            status = FreshnessStatus.OVERDUE
-        else:
-            status = FreshnessStatus.LATE
+    status = schedule.status_of(since, row.last_received_at)
     return ItemFreshness(
         item=row.code, title=row.title, department=row.department, source_system=row.source_system,
         update_frequency=row.update_frequency, status=status, last_received_at=row.last_received_at,
         last_published_at=row.last_published_at, last_checked_at=row.last_checked_at,
         last_check_outcome=row.last_check_outcome, expected_since=since, due_at=due,
-        late_since=None if due is None or status is FreshnessStatus.ON_TIME else due + grace, as_of=now,
+        late_since=None if due is None or status is FreshnessStatus.ON_TIME else due + schedule.grace, as_of=now,
     )  # fmt: skip
 
 
@@ -256,6 +294,8 @@ class Schedule:
 
     def __init__(self, frequency: str, now: datetime) -> None:
         self.expression = CRON_PRESETS.get(frequency, frequency)
+        self.now, self.grace = now, timedelta(0)
+        self._limits: tuple[datetime, ...] | None = None  # found at the first status_of, once the grace is set
         self._outside: dict[datetime, datetime] = {}
         try:
             backward = croniter(self.expression, now + timedelta(microseconds=1))
@@ -277,6 +317,40 @@ class Schedule:
         if found is None:
             found = self._outside[moment] = croniter(self.expression, moment).get_next(datetime)
         return found
+
+    def status_of(self, since: datetime, received_at: datetime | None) -> FreshnessStatus:
+        """The status of an item on this schedule expecting an export since ``since`` (set ``grace`` first): late
+        once the first scheduled time after it is more than ``grace`` past, overdue once the next one is too; never
+        received instead of either when no export ever came."""
+        if self._limits is None:
+            self._limits = self._limits_before(self.now - self.grace)
+        if not self._limits or since >= self._limits[0]:
+            return FreshnessStatus.ON_TIME
+        if received_at is None:
+            return FreshnessStatus.NEVER_RECEIVED
+        return FreshnessStatus.OVERDUE if since < self._limits[1] else FreshnessStatus.LATE
+
+    def _limits_before(self, cutoff: datetime) -> tuple[datetime, ...]:
+        """The latest scheduled time before the cutoff (an item expecting an export since before it is late) and the
+        one before (overdue); none for a schedule that never fires. Both are listed: the cutoff is now minus a grace
+        of at most half the period between the two latest."""
+        if not self._times:
+            return ()
+        listed = bisect_left(self._times, cutoff)
+        return self._times[listed - 1], self._times[listed - 2]
+
+
+class _Schedules(dict[str, Schedule]):
+    """The schedule of each frequency met, made once, with its grace: the allowance, at most half its period."""
+
+    def __init__(self, now: datetime, allowance: timedelta) -> None:
+        super().__init__()
+        self.now, self.allowance = now, allowance
+
+    def __missing__(self, frequency: str) -> Schedule:
+        schedule = self[frequency] = Schedule(frequency, self.now)
+        schedule.grace = min(self.allowance, schedule.period / 2)
+        return schedule
 
 
 def _counts(department: str | None, counts: Counter[FreshnessStatus]) -> StatusCounts:

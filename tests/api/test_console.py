@@ -190,7 +190,17 @@ def test_a_steward_sees_the_request_awaiting_approval_and_marks_it_read(client: 
     assert made.status_code == 201, made.text
     signed_in(client, "psga-steward")
     page = client.get("/console/notifications")
-    assert "有申请待审批" in page.text and f"/console/subscriptions/{made.json()['id']}" in page.text
+    number = made.json()["id"]
+    assert "有申请待审批" in page.text and f"/console/subscriptions/{number}" in page.text
+    said = f"zsj 申请订阅 人口基本信息（PSGA-RK-0001）的 3 个字段（订阅 {number}），待提供部门审批。"
+    assert said in page.text and "asks to subscribe" not in page.text
+    english = client.get("/console/notifications", headers={"Accept-Language": "en"}).text
+    assert (
+        f"zsj asks to subscribe to 3 field(s) of 人口基本信息 (PSGA-RK-0001): subscription {number} awaits the "
+        "provider&#39;s approval."
+        in english
+        and "申请订阅" not in english
+    )
     notice = re.search(r'action="/console/notifications/(\d+)/read"', page.text)
     assert notice
     read = client.post(f"/console/notifications/{notice.group(1)}/read",

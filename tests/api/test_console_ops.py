@@ -183,6 +183,11 @@ def test_ops_release_with_a_reason_audited_as_them(client: TestClient, ops: str,
     assert released.status_code == 303
     assert released.headers["location"] == f"/console/ops/quarantine?released={batch}"
     assert f"批次 {batch} 已放行。" in client.get(released.headers["location"]).text
+    for crafted in (f"discarded={batch}", "released=999999", f"released={batches.new()}"):  # announces only what is so
+        assert (
+            "已放行。" not in (shown := client.get(f"/console/ops/quarantine?{crafted}").text)
+            and "已丢弃。" not in shown
+        )
     record = run_of(client, batch, api_as(client, "ops"))
     assert (record["outcome"], record["decided_by"]) == ("released", "user:ops") and record["version"] is not None
     event = audit_events(database, "quarantine.release", outcome="done", principal="user:ops")[-1]

@@ -82,6 +82,12 @@ def test_ops_read_every_department_with_the_platform_wide_counts(client: TestCli
 def test_filters_narrow_the_items_and_the_department_the_counts(client: TestClient, ops: dict[str, str]) -> None:
     overdue = status_of(client.get("/freshness", params={"status": "overdue"}, headers=ops), 200)
     assert statuses(overdue) == [(ENTERPRISES, "overdue")] and overdue["overall"]["total"] == 3
+    assert overdue["total"] == 1
+
+    paged = status_of(client.get("/freshness", params={"limit": 1, "offset": 1}, headers=ops), 200)
+    assert statuses(paged) == [(ENTERPRISES, "overdue")] and (paged["total"], paged["overall"]["total"]) == (3, 3)
+    assert status_of(client.get("/freshness", params={"offset": 3}, headers=ops), 200)["items"] == []
+    assert client.get("/freshness", params={"limit": 0}, headers=ops).status_code == 422
 
     scjg = status_of(client.get("/freshness", params={"department": "scjg"}, headers=ops), 200)
     assert statuses(scjg) == [(ENTERPRISES, "overdue")]

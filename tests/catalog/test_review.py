@@ -3,6 +3,7 @@ their rules, the queue, a steward's change reopening review, and a raised level 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from catalog.items.models import CatalogItem, ItemField
 from catalog.notifications.models import Notification
 from catalog.subscriptions import service as subscriptions
 from catalog.subscriptions.models import Subscription
-from tests.catalog.helpers import OFFICER, approve_every_field, import_demo
+from tests.catalog.helpers import OFFICER, approve_every_field, import_demo, import_demo_unreviewed
 
 COMPLAINTS = "ZSJ-MS-0001"
 PHONE = "诉求人电话"
@@ -214,3 +215,43 @@ def test_an_ended_subscription_keeps_no_pending_reapproval(ingested: Session) ->
     assert (ended.status, ended.reapproval_status, ended.reapproval_level) == ("revoked", None, None)
     with pytest.raises(subscriptions.IllegalSubscriptionChange):
         subscriptions.approve_reapproval(ingested, RULES, created.id, provider, False)
+
+
+def test_the_queue_by_item_counts_exactly_what_the_queue_of_fields_lists(session: Session) -> None:
+    import_demo_unreviewed(session)
+    codes = sorted(session.scalars(select(CatalogItem.code)))
+    approve_every_field(session, codes[0])
+    approve_every_field(session, codes[1])
+    items = {item.code: item for item in session.scalars(select(CatalogItem))}
+    long_ago = utcnow() - timedelta(days=30)
+    for code, field, age in ((codes[0], 0, timedelta(days=3)), (codes[2], 1, timedelta(days=60)),
+                             (codes[2], 2, timedelta(days=45)), (codes[1], 2, timedelta(days=1))):  # fmt: skip
+        # an approved field with an open proposal waits too; a proposal older than its item's last change sets since
+        name = items[code].fields[field].name
+        source = "detection" if code == codes[2] else "steward"
+        session.add(ClassificationProposal(item_id=items[code].id, field_name=name, source=source, proposed_level=3,
+                                           proposed_semantic_type="none", proposed_masking="none", reason="test",
+                                           evidence={}, created_by="user:test", created_at=long_ago + age))  # fmt: skip
+    session.flush()
+
+    def by_item(wanted: review.QueueFilter) -> list[tuple[str, int, int, object]]:
+        _, fields = review.queue(session, replace(wanted, limit=100_000, offset=0))
+        grouped: dict[str, list[review.QueueEntry]] = {}
+        for entry in fields:
+            grouped.setdefault(entry.item, []).append(entry)
+        rows = [(code, len(found), sum(1 for entry in found if entry.proposals),
+                 min(entry.waiting_since for entry in found)) for code, found in grouped.items()]  # fmt: skip
+        return sorted(rows, key=lambda row: (row[3], row[0]))
+
+    department = session.scalar(select(Department.code).where(Department.id == items[codes[2]].department_id))
+    filters = [{}, {"department": department}, {"item": codes[2]}, {"finding": "any"}, {"level": 1},
+               {"semantic_type": "none"}]  # fmt: skip
+    for wanted in (review.QueueFilter(**given) for given in filters):  # type: ignore[arg-type]
+        expected = by_item(wanted)
+        total, listed = review.pending_items(session, replace(wanted, limit=1000))
+        assert total == len(expected), wanted
+        assert [(e.item, e.pending_fields, e.with_proposals, e.waiting_since) for e in listed] == expected, wanted
+        total, second = review.pending_items(session, replace(wanted, limit=2, offset=2))
+        assert total == len(expected) and [e.item for e in second] == [row[0] for row in expected[2:4]]
+        assert review.pending_items(session, replace(wanted, offset=len(expected) + 5)) == (len(expected), [])
+    assert {row[0]: row[1:3] for row in by_item(review.QueueFilter())}[codes[0]] == (1, 1)  # approved, one proposal

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
+from tests.api.conftest import PASSWORD
 from tests.api.console.conftest import looked_at
 
 
@@ -78,3 +79,38 @@ def test_a_forged_form_post_is_refused(open_page: Callable[..., Page]) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("出错了")
     expect(page.get_by_text("表单已过期或并非来自本站")).to_be_visible()
     looked_at(page, "forged-form-zh")
+
+
+def test_the_keyboard_alone_signs_in_finds_an_item_and_opens_it(open_page: Callable[..., Page], console: str) -> None:
+    page = open_page()
+    page.goto(f"{console}/sign-in")
+
+    def tab_to(check: str, most: int = 40) -> None:
+        """Tab until the focused element passes the JavaScript check (a keyboard user's way through the page)."""
+        for _ in range(most):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"(() => {{ const e = document.activeElement; return {check}; }})()"):
+                outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+                assert outline != "none", f"no visible focus on {check}"
+                return
+        raise AssertionError(f"Tab never reached {check}")
+
+    tab_to("e.classList.contains('skip')")  # the first stop skips the header
+    page.keyboard.press("Enter")
+    tab_to("e.name === 'username'")
+    page.keyboard.type("zsj-user")
+    tab_to("e.name === 'password'")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{console}/")
+
+    tab_to("e.name === 'text'")
+    page.keyboard.type("人口")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("共 1 个数据项")).to_be_visible()
+    tab_to("e.tagName === 'A' && e.getAttribute('href').endsWith('/items/PSGA-RK-0001')", most=80)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("人口基本信息")
+    tab_to("e.getAttribute('href') && e.getAttribute('href').includes('/request')", most=80)
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("用途")).to_be_visible()

@@ -104,6 +104,15 @@ def test_a_department_sees_its_own_items_runs_only(demo: Session, recorded: list
         runs.failing_rows_file(demo, theirs, visible_to="zsj")
 
 
+def test_each_items_newest_run_is_the_first_its_listing_gives(demo: Session, recorded: list[dict[str, Any]]) -> None:
+    everything = runs.newest_runs(demo, [*ITEMS, "NO-SUCH-ITEM"], visible_to=EVERYWHERE)
+    assert everything == {item: runs.run_page(demo, RunFilter(item=item), Page(limit=1), visible_to=EVERYWHERE).runs[0]
+                          for item in ITEMS}  # fmt: skip
+    assert set(runs.newest_runs(demo, list(ITEMS), visible_to="psga")) == {
+        item for item, department in ITEMS.items() if department == "psga"}  # fmt: skip
+    assert runs.newest_runs(demo, [], visible_to=EVERYWHERE) == {}
+
+
 def test_pages_newest_first_neither_repeat_nor_skip_while_runs_are_recorded(
     demo: Session, recorded: list[dict[str, Any]]
 ) -> None:

@@ -21,10 +21,12 @@ from catalog.ops import feeds
 from catalog.ops.freshness import (
     ItemNotPulled,
     Schedule,
+    freshness_listing,
     freshness_of,
     item_freshness,
     record_transitions,
     status_counts,
+    summarize,
     summary,
 )
 from catalog.ops.models import ItemFeed
@@ -79,6 +81,12 @@ def test_each_status_by_a_fixed_clock(
     assert (found.status, found.due_at) == (status, at(due))
     assert found.late_since == (None if late_since is None else at(late_since))
     assert found.last_received_at == found.last_published_at == found.expected_since == at(received)
+    # the database counts and pages by the same rule: every item's status, each status's items
+    every = item_freshness(demo, now=at(now), grace=GRACE)
+    for wanted in (None, *FreshnessStatus):
+        listed = freshness_listing(demo, status=wanted, now=at(now), grace=GRACE)
+        assert listed.items == [entry for entry in every if wanted in (None, entry.status)], wanted
+        assert listed.total == len(listed.items) and listed.summary == summarize(every, at(now))
 
 
 def test_an_item_never_received_is_measured_from_its_publication(demo: Session) -> None:
@@ -151,6 +159,12 @@ def test_filters_by_department_and_status_and_counts(demo: Session) -> None:
         3, 1, 1, 1)  # fmt: skip
     assert [(counts.department, counts.total) for counts in counted.departments] == [
         ("psga", 1), ("scjg", 1), ("zsj", 1)]  # fmt: skip
+    paged = freshness_listing(demo, now=now, grace=GRACE, limit=1, offset=1)
+    assert ([entry.item for entry in paged.items], paged.total, paged.summary) == ([DAILY], 3, counted)
+    late = freshness_listing(demo, department="scjg", status=LATE, now=now, grace=GRACE, limit=5)
+    assert ([entry.item for entry in late.items], late.total, late.summary.overall.total) == ([DAILY], 1, 1)
+    with pytest.raises(UnknownDepartment):
+        freshness_listing(demo, department="nowhere", now=now)
     counts = status_counts(demo, now, GRACE)
     assert len(counts) == 12  # three departments by four statuses, zeros included
     assert {("scjg", "late", 1), ("scjg", "on_time", 0), ("psga", "never_received", 1)} <= set(counts)
