@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import console, docs, headers, health, logs, metrics, problems
+from api.console.errors import error_page, is_console
 from api.deps import Platform
 from api.routers import audit, auth, data, items, notifications, policy, review, subscriptions
 from api.routers import freshness as freshness_router
@@ -54,6 +56,29 @@ class BodySizeLimit:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class NulInAddressRefused:
+    """Refuses an address (path or query) holding a NUL character as invalid input, before any endpoint: PostgreSQL
+    text cannot hold one, so it would otherwise reach the database as an error (bodies: the models' ``NO_NUL``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or _holds_nul(scope.get("query_string", b""))):
+            request = Request(scope)
+            if is_console(request):
+                response: Response = error_page(request, 400)
+            else:
+                response = problems.problem(422, "invalid_request", "the address holds a NUL character", scope["path"])
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _holds_nul(query: bytes) -> bool:
+    return b"\x00" in query or b"%00" in query
 
 
 async def _read_within(receive: Receive, max_bytes: int) -> Message | None:
@@ -132,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(policy.router)
     console.install(app)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(NulInAddressRefused)
     app.add_middleware(headers.SecurityHeaders, cacheable_prefix=docs.ASSETS_PATH)  # on a 413 too
     metrics.install(app, settings)  # outermost: every response is counted, a 413 too
     return app

@@ -5,7 +5,6 @@ Domain errors carry a code, not a status; this module is the one place that maps
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,11 +14,12 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import headers, metrics
+from catalog import logsafe
 from catalog.access.service import InvalidCredentials
 from catalog.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 
 PROBLEM_JSON = "application/problem+json"
-log = logging.getLogger(__name__)
+log = logsafe.logger(__name__)
 
 
 class ApiProblem(Exception):
@@ -117,14 +117,15 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(DataError)
-    async def _unstorable(request: Request, error: DataError) -> Response:
-        # A value the database cannot take or compare (PostgreSQL: a NUL character, a number out of range): the
-        # request's fault, refused like any other invalid input; the value itself is not logged.
-        log.warning("refused a value the database cannot take on %s: %s", request.url.path, type(error.orig).__name__)
+    async def _nul_in_body(request: Request, error: DataError) -> Response:
+        # A NUL character in a body field without NO_NUL: PostgreSQL's driver refuses it before sending the
+        # statement. The request's fault, refused as invalid input; any other data error is the server's (a 500).
+        if "NUL (0x00)" not in str(error.orig):
+            raise error
+        log.warning("refused a NUL character in the request to %s", logsafe.redacted(request.url.path))
         if is_console(request):
             return error_page(request, 400)
-        return problem(422, "invalid_value", "a value in the request cannot be stored or compared (a NUL character, "
-                       "or a number out of range)", request.url.path)  # fmt: skip
+        return problem(422, "invalid_request", "a value in the request holds a NUL character", request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:

@@ -5,16 +5,20 @@ imported from api/routers/items.py)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from api.console.ops import moment
 from api.console.refusals import REFUSALS
 from api.console.subscriptions import may_preview, may_request
 from api.console.web import PageDep
 from api.routers import freshness as freshness_api
+from api.routers import runs as runs_api
+from api.routers import subscriptions as subscriptions_api
 from api.routers.items import may_see, visible_query
 from catalog.departments.models import Department
 from catalog.ingest import runs
@@ -22,9 +26,11 @@ from catalog.items import service as items
 from catalog.items.errors import ItemNotFound
 from catalog.items.models import CatalogItem, ItemField
 from catalog.items.schemas import SearchQuery, SharingType
+from catalog.subscriptions import usage
 
 router = APIRouter()
 PAGE_SIZE = 20
+RECENT_BATCHES = 5
 FILTERS = ("text", "department", "level", "sharing_type", "open_data", "tag", "page")
 
 
@@ -63,8 +69,42 @@ def item(code: str, page: PageDep) -> HTMLResponse:
     may_review = page.guard.allows(found.department, "classification", "read")
     states = _review_states(page, code) if may_review else {}
     return page.render("item.html", item=found, freshness=freshness, may_request=may_request(page, found),
-                       may_preview=may_preview(page, code),
-                       may_review=may_review, review_states=states)  # fmt: skip
+                       may_preview=may_preview(page, code), may_review=may_review, review_states=states,
+                       version=_current_version(page, found), batches=_recent_batches(page, found),
+                       subscribers=_subscribers(page, code, found.department), names=_names(page),
+                       at=moment)  # fmt: skip
+
+
+def _current_version(page: PageDep, item: Any) -> usage.CurrentVersion | None:
+    """The current version's number, rows and publication, to those the API tells its size and time: the readers of
+    its data (open data, an active subscription) and of its runs (its stewards, ops)."""
+    if item.open_data or may_preview(page, item.code) or page.guard.allows(item.department, *runs.READ):
+        return usage.current_version(page.session, item.code)
+    return None
+
+
+def _recent_batches(page: PageDep, item: Any) -> list[runs_api.RunRead] | None:
+    """The item's last runs and their quality outcome, for those who read its runs (as GET /runs?item=)."""
+    if not page.guard.allows(item.department, *runs.READ):
+        return None
+    try:
+        return runs_api.listing(page.session, page.guard, item.code, None, [], None, None, None, RECENT_BATCHES).runs
+    except REFUSALS:  # runs read in the item's department, not in the person's own (several departments' roles)
+        page.session.rollback()
+        return None
+
+
+def _subscribers(page: PageDep, code: str, provider: str) -> list[usage.Subscriber]:
+    """The departments subscribed, each shown to those who may know of its subscription (as the API decides)."""
+    if page.principal.anonymous:
+        return []
+    found = usage.subscribers(page.session, code)
+    return [subscriber for subscriber in found if subscriptions_api.may_know(page.guard, subscriber.consumer, provider)]
+
+
+def _names(page: PageDep) -> dict[str, Any]:
+    rows = page.session.execute(select(Department.code, Department.name_zh, Department.name_en))
+    return {row.code: row for row in rows}
 
 
 def _review_states(page: PageDep, code: str) -> dict[str, str]:

@@ -80,7 +80,7 @@ def _said(page: Page, notice: NotificationRead, titles: dict[str, str]) -> str:
         return _stored_line(page, notice.message)
     try:
         return page.t(message, **_values(page, notice, titles))
-    except (KeyError, TypeError, ValueError):  # a detail written before its kind had these facts
+    except (AttributeError, KeyError, TypeError, ValueError):  # a detail written before its kind had these facts
         return _stored_line(page, notice.message)
 
 

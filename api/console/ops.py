@@ -201,6 +201,8 @@ def quarantine(page: PageDep) -> HTMLResponse | RedirectResponse:
 
 def _has_outcome(page: Page, batch: int, outcome: str) -> bool:
     """Whether the batch (one the person may see) was decided so: an address alone announces nothing."""
+    if not page.may_anywhere(*runs.READ):
+        return False  # the page refuses them (and audits it) once
     try:
         record = runs.run_record(page.session, batch, visible_to=runs_api.readable_departments(page.guard))
     except REFUSALS:

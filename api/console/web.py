@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from api.console import i18n
+from api.console import i18n, reasons, terms
 from api.deps import Guard, Platform, PlatformDep, SessionDep, client_address, counted
 from catalog.access import console_sessions
 from catalog.access.policy import EVERYWHERE
@@ -47,6 +47,9 @@ def environment(language: str) -> Environment:
     env.globals.update(
         language=language, languages=i18n.LANGUAGES, prefix=PREFIX,
         when=functools.partial(i18n.when, language), number=functools.partial(i18n.number, language),
+        reason=functools.partial(reasons.said, language), rule=functools.partial(terms.rule, language),
+        data_type=functools.partial(terms.data_type, language),
+        semantic_type=functools.partial(terms.semantic_type, language),
     )  # fmt: skip
     return env
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import GuardDep, Id, PlatformDep, SessionDep
+from api.deps import Guard, GuardDep, Id, PlatformDep, SessionDep
 from catalog.classification.review import NO_NUL
 from catalog.subscriptions import service
 from catalog.subscriptions.service import Rules, SubscriptionCreate, SubscriptionRead, SubscriptionStatus
@@ -157,11 +157,17 @@ def _require_decider(parties: service.Parties, guard: GuardDep) -> None:
 
 def _visible(subscription_id: Id, session: SessionDep, guard: GuardDep) -> service.Parties:
     """The subscription's departments, if the caller may know it exists (else 404, as if it did not)."""
-    principal = guard.signed_in()
+    guard.signed_in()
     parties = service.parties(session, subscription_id)
-    own = principal.department in (parties.consumer, parties.provider)
-    if (own and guard.allows(str(principal.department), "subscription", "read")) or guard.allows(
-        EVERYWHERE, "subscription", "decide_officer"
-    ):
+    if may_know(guard, parties.consumer, parties.provider):
         return parties
     raise service.SubscriptionNotFound(f"subscription {subscription_id} does not exist")
+
+
+def may_know(guard: Guard, consumer: str, provider: str) -> bool:
+    """Whether the caller may know of a subscription between these departments: its two departments' people who
+    read subscriptions, and data officers."""
+    own = guard.principal.department
+    if own in (consumer, provider) and guard.allows(str(own), "subscription", "read"):
+        return True
+    return guard.allows(EVERYWHERE, "subscription", "decide_officer")

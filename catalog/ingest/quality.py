@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from catalog.classification.types import DataType, SemanticType
 from catalog.ingest.conform import ConformedChunk, shown_value
+from catalog.ingest.reasons import reason
 from catalog.ingest.third_party import load_great_expectations
 from catalog.items.schemas import VALUE_PARSERS, FieldDeclaration, QualityPolicy
 
@@ -61,11 +62,9 @@ class RowFloor:
 
     def describe(self) -> str:
         if self.previous_rows and self.share is not None:
-            return (
-                f"the threshold {self.minimum} ({self.share * 100:g}% of the previous version's "
-                f"{self.previous_rows} rows)"
-            )
-        return f"the minimum of {self.minimum} row(s) (an export is never empty)"
+            return reason("share_of_previous", minimum=self.minimum, share=f"{self.share * 100:g}",
+                          previous=self.previous_rows)  # fmt: skip
+        return reason("never_empty", minimum=self.minimum)
 
 
 @dataclass(frozen=True)
@@ -90,15 +89,16 @@ class QualityReport:
 
 
 def _reason(check: CheckResult) -> str:
+    where = {"field": check.field, "rule": check.rule}
     if check.error:
-        return f"{check.field}: {check.rule} could not be checked: {check.error}"
+        return reason("unchecked", **where, error=check.error)
     if check.failed is None and check.expected:
-        return f"{check.field}: {check.rule} failed: {check.observed} rows, below {check.expected}"
+        return reason("too_few_rows", **where, observed=check.observed, expected=check.expected)
     if check.failed is None:
-        return f"{check.field}: {check.rule} failed (observed {check.observed})"
+        return reason("failed", **where, observed=check.observed)
     rows = ", ".join(str(row) for row in check.failing_rows[:5])
     more = "…" if check.failed > 5 else ""
-    return f"{check.field}: {check.rule} failed for {check.failed} row(s) (rows {rows}{more})"
+    return reason("failed_rows", **where, failed=check.failed, rows=rows + more)
 
 
 class BatchValidator:

@@ -26,6 +26,7 @@ from catalog.audit.schemas import AuditQuery
 from catalog.db import utcnow
 from catalog.departments.models import Department
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
+from catalog.ingest.reasons import reason
 from catalog.items.models import CatalogItem
 
 
@@ -69,10 +70,7 @@ def settle_dead_runs(
     dead = [batch for batch in session.scalars(statement) if _is_dead(batch, host, stale_after)]
     for batch in dead:
         batch.outcome = INTERRUPTED
-        batch.reasons = [  # where it ran is in the record's host and pid, for ops; reasons are every reader's
-            "the run ended before it finished; the raw export is kept, the current version is unchanged, and the next "
-            "run ingests the export again"
-        ]
+        batch.reasons = [reason("died")]  # where it ran is in the record's host and pid, for ops
     session.flush()
     return [batch.id for batch in dead]
 

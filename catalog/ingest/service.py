@@ -39,6 +39,7 @@ from catalog.ingest.failing_rows import FailingRowsFile, StoredFailingRows, fail
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
 from catalog.ingest.publish import DEFAULT_RETENTION_DAYS, VersionWriter, prune_versions
 from catalog.ingest.raw_store import record_raw_export, store_raw_file
+from catalog.ingest.reasons import reason
 from catalog.ingest.runs import quarantined_batches as quarantined_batches
 from catalog.ingest.runs import run_records as run_records
 from catalog.ingest.tables import RawTable, read_csv, read_json, read_xlsx
@@ -124,10 +125,11 @@ def run_ingest(
     except Exception as error:
         logsafe.log_failure(logger, error, "ingesting %s as batch %d failed; it is recorded as failed", item_code,
                             started.batch_id)  # fmt: skip
-        _record_end(engine, started, runs.FAILED, f"an unexpected error ({type(error).__name__})", reports_dir)
+        _record_end(engine, started, runs.FAILED, reason("unexpected_error", error=type(error).__name__),
+                    reports_dir)  # fmt: skip
         raise
     except BaseException:  # killed or stopped (SIGTERM, Ctrl-C): the record says so at once
-        _record_end(engine, started, runs.INTERRUPTED, "the run was stopped", reports_dir)
+        _record_end(engine, started, runs.INTERRUPTED, reason("stopped"), reports_dir)
         raise
 
 
@@ -187,7 +189,7 @@ def start_run(
         # The same export again: delivered anew, unless it is the file already taken, still in the drop folder.
         feeds.record(session, item_code, feeds.UNCHANGED if file_name == raw.file_name else feeds.DUPLICATE)
         outcome = replace(outcome_of(item_code, raw, earlier, "duplicate"), duplicate_of_outcome=earlier.outcome)
-        return replace(outcome, reasons=[f"already ingested as batch {earlier.id} ({earlier.outcome})"])
+        return replace(outcome, reasons=[reason("already_ingested", batch=earlier.id, outcome=earlier.outcome)])
     host, pid = runs.this_process()
     batch = IngestBatch(
         item_id=stored.id, raw_export_id=raw.id, outcome=runs.RUNNING, trigger=trigger, host=host, pid=pid,
@@ -260,10 +262,7 @@ def _record_end(engine: Engine, started: StartedRun, outcome: str, what: str, re
         with session_scope(engine) as session:
             batch = session.get_one(IngestBatch, started.batch_id)
             batch.outcome, batch.finished_at = outcome, utcnow()
-            batch.reasons = [
-                f"{what}; the raw export is kept, the current version is unchanged, and the next run ingests the "
-                "export again"
-            ]
+            batch.reasons = [reason("run_ended", what=what)]
             audit.record(
                 session, started.trigger, started.department, f"ingest.{outcome}", outcome,
                 item_code=started.item_code, batch_id=started.batch_id, sha256=started.sha256,

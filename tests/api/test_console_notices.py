@@ -1,16 +1,18 @@
-"""Every kind of notification said in the console's two languages from its kind and detail, as catalog/notifications
-writes them; a kind the console does not know shows the stored line of the page's language."""
+"""Every kind of notification and every recorded reason of a run said in the console's two languages, from
+what the catalog records; a kind or a reason the console does not know is shown as stored."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from api.console import i18n
+from api.console import i18n, reasons, terms
 from api.console.notices import MESSAGES, said
+from catalog.ingest.reasons import REASONS, reason
 from catalog.notifications.service import NotificationRead
 
 STORED = "存储的中文消息。\nThe stored English message."
@@ -71,3 +73,20 @@ def test_a_notification_is_said_in_the_page_language(kind: str) -> None:
 def test_an_unknown_kind_or_detail_shows_the_stored_line_of_the_language() -> None:
     assert said(page("zh_CN"), [notice("something_new", {})])[1] == "存储的中文消息。"
     assert said(page("en"), [notice("version_published", {})])[1] == "The stored English message."
+
+
+@pytest.mark.parametrize("kind", sorted(REASONS))
+def test_every_recorded_reason_is_said_in_chinese_and_stays_itself_in_english(kind: str) -> None:
+    parts = {"field": "公民身份号码", "rule": "resident ID check digit", "error": "ValueError", "observed": "100",
+             "expected": reason("share_of_previous", minimum=260, share="50", previous=520), "failed": 3,
+             "rows": "1, 2, 7", "minimum": 260, "share": "50", "previous": 520, "what": reason("stopped"),
+             "batch": 4, "outcome": "published"}  # fmt: skip
+    recorded = reason(kind, **parts)
+    in_chinese = reasons.said("zh_CN", recorded)
+    assert reasons.said("en", recorded) == recorded
+    assert not re.search(r"[a-z]{3,}", in_chinese.replace("ValueError", "")), in_chinese  # no English words left
+
+
+def test_a_reason_that_is_no_phrase_and_a_rule_unknown_are_shown_as_recorded() -> None:
+    assert reasons.said("zh_CN", "the export is not UTF-8") == "the export is not UTF-8"
+    assert (terms.rule("zh_CN", "type date"), terms.rule("zh_CN", "new rule")) == ("类型：日期", "new rule")

@@ -82,7 +82,7 @@ def test_ops_read_a_report_then_release_one_batch_and_discard_another(
     looked_at(person, "ops-quarantine-zh")
     batch_section(person, population).get_by_role("link", name=f"批次 {population} 的质量报告").click()
     expect(person.get_by_role("heading", level=1)).to_have_text(f"批次 {population} 的质量报告")
-    failing = person.get_by_role("row").filter(has_text="resident ID check digit")
+    failing = person.get_by_role("row").filter(has_text="身份证号校验位")  # the rule, said in Chinese
     expect(failing).to_contain_text("244, 518")
     expect(failing).to_contain_text("4403**********")  # a level-3 field's examples come masked
     expect(person.get_by_role("link", name="下载全部失败行(CSV)")).to_be_visible()
