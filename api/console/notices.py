@@ -37,9 +37,25 @@ MESSAGES: dict[str, str | dict[str, str]] = {
         "revoked": _("Your department's subscription %(id)s to %(item)s was revoked."),
     },
     "subscription_expiring": _(
-        "Your department's subscription %(id)s to %(item)s expires on %(ends)s; request a new "
-        "one in time to go on reading."
+        "Your department's subscription %(id)s to %(item)s expires on %(ends)s; renew it before then to go on reading."
     ),
+    "renewal_awaits_approval": {
+        "requested": _(
+            "%(consumer)s asks to renew subscription %(id)s to %(item)s for %(days)s day(s): it awaits the "
+            "provider's approval; the data keeps flowing until the old end meanwhile."
+        ),
+        "provider_approved": _(
+            "%(consumer)s asks to renew subscription %(id)s to %(item)s for %(days)s day(s): it awaits a data "
+            "officer's approval; the data keeps flowing until the old end meanwhile."
+        ),
+    },
+    "renewal_decided": {
+        "renewed": _("Your department's subscription %(id)s to %(item)s was renewed until %(ends)s."),
+        "rejected": _(
+            "The renewal of your department's subscription %(id)s to %(item)s was turned down; it still ends on "
+            "%(ends)s."
+        ),
+    },
     "subscription_expired": _(
         "Your department's subscription %(id)s to %(item)s has expired; request a new one to go on reading."
     ),
@@ -97,8 +113,10 @@ def _values(page: Page, notice: NotificationRead, titles: dict[str, str]) -> dic
         values |= {"consumer": detail["consumer"], "fields": _number(page, detail["fields"])}
     elif notice.kind == "subscription_decided":
         values["level"] = detail.get("approved_level")
-    elif notice.kind == "subscription_expiring":
+    elif notice.kind in ("subscription_expiring", "renewal_decided"):
         values["ends"] = _when(page, _moment(detail["expires_at"]))
+    elif notice.kind == "renewal_awaits_approval":
+        values |= {"consumer": detail["consumer"], "days": _number(page, detail["days"])}
     elif notice.kind == "classification_raised":
         values |= {"fields": "、".join(detail["fields"]), "level": detail["approved_level"]}
     elif notice.kind == "batch_quarantined":

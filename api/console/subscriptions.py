@@ -26,9 +26,16 @@ from catalog.delivery import service as delivery
 from catalog.items import service as items
 from catalog.items.errors import ItemNotFound
 from catalog.items.schemas import ItemRead, SharingType
-from catalog.subscriptions.service import SubscriptionCreate, SubscriptionRead, SubscriptionStatus
+from catalog.subscriptions.service import (
+    REAPPROVAL_PROVIDER_APPROVED,
+    REAPPROVAL_REQUESTED,
+    SubscriptionCreate,
+    SubscriptionRead,
+    SubscriptionStatus,
+)
 
 router = APIRouter()
+ACTIONS = ("approve", "reject", "revoke", "reapproval", "renew", "approve-reapproval", "reject-reapproval")
 PREVIEW_ROWS = 20
 DEFAULT_DAYS = 90
 
@@ -148,6 +155,15 @@ def _may_approve(page: Page, sub: SubscriptionRead) -> bool:
     return False
 
 
+def _may_approve_reapproval(page: Page, sub: SubscriptionRead) -> bool:
+    """As the API's re-approval approval: the provider's steward first, a data officer second."""
+    if sub.reapproval_status == REAPPROVAL_REQUESTED:
+        return page.guard.allows(sub.provider, "subscription", "decide")
+    if sub.reapproval_status == REAPPROVAL_PROVIDER_APPROVED:
+        return page.guard.allows(sub.provider, "subscription", "decide_officer")
+    return False
+
+
 def _actions(page: Page, sub: SubscriptionRead) -> dict[str, bool]:
     allows = page.guard.allows
     decider = allows(sub.provider, "subscription", "decide_officer") or allows(sub.provider, "subscription", "decide")
@@ -158,6 +174,9 @@ def _actions(page: Page, sub: SubscriptionRead) -> dict[str, bool]:
         "revoke": active and any(allows(side, "subscription", "revoke") for side in (sub.consumer, sub.provider)),
         "reapproval": active and bool(sub.masked_fields) and sub.reapproval_status is None
         and allows(sub.consumer, "subscription", "request"),
+        "renew": active and sub.reapproval_status is None and allows(sub.consumer, "subscription", "request"),
+        "approve-reapproval": active and _may_approve_reapproval(page, sub),
+        "reject-reapproval": active and sub.reapproval_status is not None and decider,
         "data": active and sub.consumer == page.principal.department,
     }  # fmt: skip
 
@@ -165,7 +184,7 @@ def _actions(page: Page, sub: SubscriptionRead) -> dict[str, bool]:
 @router.post("/subscriptions/{subscription_id}/{action}", response_model=None)
 def decide(subscription_id: int, action: str, page: PageDep, form: FormDep) -> HTMLResponse | RedirectResponse:
     found = _read(page, subscription_id)
-    if found is None or action not in ("approve", "reject", "revoke", "reapproval"):
+    if found is None or action not in ACTIONS:
         return page.render(
             "error.html", 404, message=page.t("There is no such subscription, or it is not yours to see.")
         )
@@ -177,6 +196,15 @@ def decide(subscription_id: int, action: str, page: PageDep, form: FormDep) -> H
             api.approve(subscription_id, page.session, page.guard, platform, approval)
         elif action == "reapproval":
             api.request_reapproval(subscription_id, page.session, page.guard, platform)
+        elif action == "renew":
+            renewal = api.Renewal(days=form.get("days", "").strip() or 0)  # type: ignore[arg-type]
+            api.renew(subscription_id, renewal, page.session, page.guard, platform)
+        elif action == "approve-reapproval":
+            approval = api.Approval(level=form.get("level") or None)  # type: ignore[arg-type]
+            api.approve_reapproval(subscription_id, page.session, page.guard, platform, approval)
+        elif action == "reject-reapproval":
+            reason = api.Decision(reason=form.get("reason", "").strip())
+            api.reject_reapproval(subscription_id, reason, page.session, page.guard, platform)
         else:
             reason = api.Decision(reason=form.get("reason", "").strip())
             (api.reject if action == "reject" else api.revoke)(

@@ -22,6 +22,10 @@ class Decision(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
 
 
+class Renewal(BaseModel):
+    days: int = Field(ge=1, le=3660, description="Days added to the period once the renewal is approved.")
+
+
 class Approval(BaseModel):
     level: int | None = Field(
         default=None,
@@ -113,6 +117,19 @@ def request_reapproval(
     guard.require(parties.consumer, "subscription", "request")
     with guard.refusals_audited("subscription.reapproval_request", subscription_id=subscription_id):
         return service.request_reapproval(session, rules_of(platform), subscription_id, guard.principal)
+
+
+@router.post("/{subscription_id}/renew", response_model=SubscriptionRead)
+def renew(
+    subscription_id: Id, body: Renewal, session: SessionDep, guard: GuardDep, platform: PlatformDep
+) -> SubscriptionRead:
+    """The consumer department asks, before its active subscription ends, for ``days`` more. The approval rules run
+    again at the fields' current levels (decided through ``/reapproval/approve`` and ``/reapproval/reject``); the
+    data keeps flowing as approved until the old end, and once approved the end moves ``days`` later."""
+    parties = _visible(subscription_id, session, guard)
+    guard.require(parties.consumer, "subscription", "request")
+    with guard.refusals_audited("subscription.renewal_request", subscription_id=subscription_id):
+        return service.request_renewal(session, rules_of(platform), subscription_id, guard.principal, body.days)
 
 
 @router.post("/{subscription_id}/reapproval/approve", response_model=SubscriptionRead)

@@ -189,6 +189,50 @@ def detection_digest(session: Session, day: date) -> Notification | None:
     return _notify(session, None, DATA_OFFICERS, "detection_digest", message, detail)
 
 
+def renewal_changed(session: Session, subscription_id: int) -> None:
+    """A renewal awaits the provider's stewards (requested), then data officers (provider approved)."""
+    subscription, item, consumer = _with_item_and_consumer(session, subscription_id)
+    stewards = subscription.reapproval_status == "requested"
+    days = subscription.renewal_days
+    message = (f"{consumer} 申请将订阅 {subscription.id}（{item.code}（{item.title}））续期 {days} 天，"
+               f"待{'提供部门' if stewards else '数据官'}审批；审批期间数据照常提供至原到期日。\n"
+               f"{consumer} asks to renew subscription {subscription.id} to {item.code} ({item.title}) for {days} "
+               f"day(s): it awaits the {'provider' if stewards else 'data officer'}'s approval; the data keeps "
+               "flowing until the old end meanwhile.")  # fmt: skip
+    _notify(session, item.department_id, STEWARDS if stewards else DATA_OFFICERS, "renewal_awaits_approval",
+            message, {"consumer": consumer, "days": days, "status": subscription.reapproval_status},
+            item_code=item.code, subscription_id=subscription.id)  # fmt: skip
+
+
+def renewal_decided(session: Session, subscription_id: int, renewed: bool) -> None:
+    """The consumer hears its renewal was approved (and the new end) or turned down (the old end stands)."""
+    subscription, item, _ = _with_item_and_consumer(session, subscription_id)
+    ends = f"{subscription.expires_at:%Y-%m-%d %H:%M} UTC" if subscription.expires_at else "—"
+    if renewed:
+        message = (f"贵部门对 {item.code}（{item.title}）的订阅 {subscription.id} 已续期，新的到期时间为 {ends}。\n"
+                   f"Your department's subscription {subscription.id} to {item.code} ({item.title}) was renewed "
+                   f"until {ends}.")  # fmt: skip
+    else:
+        message = (f"贵部门对 {item.code}（{item.title}）的订阅 {subscription.id} 的续期申请被驳回，"
+                   f"订阅仍于 {ends} 到期。\n"
+                   f"The renewal of your department's subscription {subscription.id} to {item.code} ({item.title}) "
+                   f"was turned down; it still ends on {ends}.")  # fmt: skip
+    detail = {"decision": "renewed" if renewed else "rejected",
+              "expires_at": subscription.expires_at.isoformat() if subscription.expires_at else None}  # fmt: skip
+    _notify(session, subscription.consumer_department_id, DEPARTMENT, "renewal_decided", message, detail,
+            item_code=item.code, subscription_id=subscription.id)  # fmt: skip
+
+
+def _with_item_and_consumer(session: Session, subscription_id: int) -> tuple[Subscription, CatalogItem, str]:
+    subscription, item, consumer = session.execute(
+        select(Subscription, CatalogItem, Department.code)
+        .join(CatalogItem, CatalogItem.id == Subscription.item_id)
+        .join(Department, Department.id == Subscription.consumer_department_id)
+        .where(Subscription.id == subscription_id)
+    ).one()
+    return subscription, item, consumer
+
+
 def _awaiting(session: Session, subscription: Subscription, item: CatalogItem, consumer: str) -> None:
     """A request for the provider's stewards (requested), then for data officers (provider approved)."""
     stewards = subscription.status == "requested"
@@ -220,9 +264,9 @@ def _expiring(session: Session, subscription_id: int) -> None:
     ).one()
     ends = f"{subscription.expires_at:%Y-%m-%d %H:%M} UTC"
     message = (f"贵部门对 {item.code}（{item.title}）的订阅 {subscription_id} 将于 {ends} 到期；"
-               "如需继续请及时重新申请。\n"
+               "如需继续使用请在到期前申请续期。\n"
                f"Your department's subscription {subscription_id} to {item.code} ({item.title}) expires on {ends}; "
-               "request a new one in time to go on reading.")  # fmt: skip
+               "renew it before then to go on reading.")  # fmt: skip
     _notify(session, subscription.consumer_department_id, DEPARTMENT, "subscription_expiring", message,
             {"expires_at": subscription.expires_at.isoformat() if subscription.expires_at else None},
             item_code=item.code, subscription_id=subscription_id)  # fmt: skip

@@ -62,6 +62,8 @@ class Subscription(Base):
     reapproval_level: Mapped[int | None] = mapped_column(Integer)
     reapproval_requested_by: Mapped[str | None] = mapped_column(String(200))
     reapproval_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A renewal is a re-approval that also adds days to the period once approved.
+    renewal_days: Mapped[int | None] = mapped_column(Integer)
     # Notifications (catalog/notifications): the consumer's opt-in for a notice of each new version of the item, and
     # when the notice that the subscription expires within a week was made (once).
     notify_new_versions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -65,7 +65,7 @@ class SubscriptionExists(Conflict):
 
 REAPPROVAL_REQUESTED, REAPPROVAL_PROVIDER_APPROVED = "requested", "provider_approved"
 _NO_REAPPROVAL = {"reapproval_status": None, "reapproval_level": None, "reapproval_requested_by": None,
-                  "reapproval_requested_at": None}  # fmt: skip
+                  "reapproval_requested_at": None, "renewal_days": None}  # fmt: skip
 
 
 class IllegalSubscriptionChange(InvalidTransition):
@@ -119,6 +119,9 @@ class SubscriptionRead(BaseModel):
     )
     reapproval_status: str | None = Field(description="requested or provider_approved while a re-approval is pending")
     reapproval_level: int | None
+    renewal_days: int | None = Field(
+        default=None, description="The days a pending re-approval adds to the period: a renewal."
+    )
 
 
 @dataclass(frozen=True)
@@ -233,19 +236,56 @@ def request_reapproval(session: Session, rules: Rules, subscription_id: int, act
     """The consumer asks for its active subscription to be approved again at its fields' current levels: the
     approval rules run again (at once for unconditional items up to the automatic level, else the provider's
     approval, then an officer's from the officer level). Until then the subscription goes on as it is."""
-    current = read(session, rules, subscription_id)
+    return _ask_again(session, rules, subscription_id, actor, None)
+
+
+def request_renewal(
+    session: Session, rules: Rules, subscription_id: int, actor: Principal, days: int
+) -> SubscriptionRead:
+    """The consumer asks, before its subscription ends, for ``days`` more: a re-approval that also extends the
+    period. The approval rules run again at the fields' current levels; the data keeps flowing as approved until
+    the old end, and once approved the end moves ``days`` later (at most the longest period from the approval)."""
+    if not 1 <= days <= rules.max_days:
+        raise InvalidRequest(f"a renewal adds 1 to {rules.max_days} days")
+    return _ask_again(session, rules, subscription_id, actor, days)
+
+
+def _ask_again(
+    session: Session, rules: Rules, subscription_id: int, actor: Principal, renewal_days: int | None
+) -> SubscriptionRead:
+    current = _still_active(session, rules, subscription_id)
+    if current.status is SubscriptionStatus.EXPIRED:
+        raise IllegalSubscriptionChange(f"subscription {subscription_id} has ended: request a new one")
     if current.status is not SubscriptionStatus.ACTIVE or current.reapproval_status is not None:
-        pending = " (one is pending)" if current.reapproval_status else ""
-        raise IllegalSubscriptionChange(f"subscription {subscription_id} cannot be re-approved now{pending}")
+        pending = " (a re-approval or renewal is pending)" if current.reapproval_status else ""
+        what = "renewed" if renewal_days else "re-approved"
+        raise IllegalSubscriptionChange(f"subscription {subscription_id} cannot be {what} now{pending}")
     sharing = items_repository.get_by_code_or_raise(session, current.item).declaration.sharing_type
     automatic = sharing is SharingType.UNCONDITIONAL and current.level <= rules.auto_approve_max_level
     values = {"reapproval_status": REAPPROVAL_REQUESTED, "reapproval_level": current.level,
-              "reapproval_requested_by": actor.subject, "reapproval_requested_at": utcnow()}  # fmt: skip
+              "reapproval_requested_by": actor.subject, "reapproval_requested_at": utcnow(),
+              "renewal_days": renewal_days}  # fmt: skip
     _change_reapproval(session, subscription_id, None, values)
-    _audit(session, subscription_id, actor, "subscription.reapproval_request", current.item, level=current.level)
+    action = "subscription.renewal_request" if renewal_days else "subscription.reapproval_request"
+    _audit(session, subscription_id, actor, action, current.item, level=current.level, days=renewal_days)
     if automatic:
         _reapprove(session, rules, read(session, rules, subscription_id), current.level, REAPPROVAL_REQUESTED, actor)
+    elif renewal_days:
+        notices.renewal_changed(session, subscription_id)
     return read(session, rules, subscription_id)
+
+
+def _still_active(session: Session, rules: Rules, subscription_id: int) -> SubscriptionRead:
+    """The subscription as it stands, marked expired first if its period has ended (the scheduler may be late)."""
+    current = read(session, rules, subscription_id)
+    if (
+        current.status is SubscriptionStatus.ACTIVE
+        and current.expires_at is not None
+        and current.expires_at <= utcnow()
+    ):
+        expire_due(session)
+        current = read(session, rules, subscription_id)
+    return current
 
 
 def approve_reapproval(
@@ -253,7 +293,7 @@ def approve_reapproval(
 ) -> SubscriptionRead:
     """The provider's (then, from the officer level, an officer's) approval of a re-approval; either may set a
     lower level, and fields above it stay masked."""
-    current = read(session, rules, subscription_id)
+    current = _still_active(session, rules, subscription_id)
     expected = REAPPROVAL_PROVIDER_APPROVED if as_officer else REAPPROVAL_REQUESTED
     if current.status is not SubscriptionStatus.ACTIVE or current.reapproval_status != expected:
         who = "an officer" if as_officer else "the provider"
@@ -267,6 +307,8 @@ def approve_reapproval(
         _change_reapproval(session, subscription_id, expected, {"reapproval_status": REAPPROVAL_PROVIDER_APPROVED,
                                                                 "reapproval_level": cap})  # fmt: skip
         _audit(session, subscription_id, actor, "subscription.reapproval_approve_provider", current.item, level=cap)
+        if current.renewal_days:
+            notices.renewal_changed(session, subscription_id)
     else:
         _reapprove(session, rules, current, cap, expected, actor)
     return read(session, rules, subscription_id)
@@ -282,16 +324,26 @@ def reject_reapproval(
         raise InvalidRequest("a rejection needs a reason")
     _change_reapproval(session, subscription_id, current.reapproval_status, _NO_REAPPROVAL)
     _audit(session, subscription_id, actor, "subscription.reapproval_reject", current.item, reason=reason.strip())
+    if current.renewal_days:
+        notices.renewal_decided(session, subscription_id, renewed=False)
     return read(session, rules, subscription_id)
 
 
 def _reapprove(
     session: Session, rules: Rules, current: SubscriptionRead, cap: int, expected: str, actor: Principal
 ) -> None:
-    values = {"approved_level": cap, "masked_fields": _masked_at(session, current, cap), **_NO_REAPPROVAL}
+    values: dict[str, Any] = {"approved_level": cap, "masked_fields": _masked_at(session, current, cap),
+                              **_NO_REAPPROVAL}  # fmt: skip
+    if current.renewal_days and current.expires_at is not None:
+        longest = utcnow() + timedelta(days=rules.max_days)
+        values |= {"expires_at": min(current.expires_at + timedelta(days=current.renewal_days), longest),
+                   "expiry_notice_at": None}  # the reminder is due again before the new end  # fmt: skip
     _change_reapproval(session, current.id, expected, values)
-    _audit(session, current.id, actor, "subscription.reapprove", current.item, level=cap,
-           masked=values["masked_fields"])  # fmt: skip
+    action = "subscription.renew" if current.renewal_days else "subscription.reapprove"
+    _audit(session, current.id, actor, action, current.item, level=cap, masked=values["masked_fields"],
+           expires_at=values["expires_at"].isoformat() if "expires_at" in values else None)  # fmt: skip
+    if current.renewal_days:
+        notices.renewal_decided(session, current.id, renewed=True)
 
 
 def _masked_at(session: Session, current: SubscriptionRead, cap: int) -> list[str]:
@@ -444,6 +496,7 @@ def _reads(session: Session, rules: Rules, statement: Select[Any]) -> list[Subsc
                 masked_fields=list(subscription.masked_fields or []),
                 reapproval_status=subscription.reapproval_status,
                 reapproval_level=subscription.reapproval_level,
+                renewal_days=subscription.renewal_days,
             )
         )
     return reads

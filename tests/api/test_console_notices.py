@@ -31,6 +31,10 @@ DETAILS: dict[str, tuple[dict[str, Any], str, str]] = {
     "item_late": ({"status": "never_received", "due_at": "2026-11-30T16:00:00+00:00", "last_received_at": None},
                   "从未收到数据：应于 2026年12月1日 00:00:00 前收到", "has never received an export"),
     "version_published": ({"version": 4}, "发布了第 4 版", "Version 4 of"),
+    "renewal_awaits_approval": ({"consumer": "zsj", "days": 30, "status": "requested"},
+                                "续期 30 天，待提供部门审批", "for 30 day(s): it awaits the provider's approval"),
+    "renewal_decided": ({"decision": "renewed", "expires_at": "2027-01-08T04:00:00+00:00"},
+                        "已续期，新的到期时间为 2027年1月8日 12:00:00", "was renewed until Jan 8, 2027"),
     "detection_digest": ({"day": "2026-11-30", "proposals": 5, "items": {"PSGA-RK-0001": 3, "ZSJ-MS-0001": 2}},
                          "2026年11月30日 自动检测提出 5 条新的分级建议，涉及 2 个数据项：PSGA-RK-0001 (3), "
                          "ZSJ-MS-0001 (2)",
