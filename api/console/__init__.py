@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.console import account, catalog, governance, ops, review, subscriptions
+from api.console import account, catalog, governance, ops, review, subscriptions, verification
 from api.console.web import PREFIX
 
 STATIC = Path(__file__).parent / "static"
@@ -20,6 +20,7 @@ def install(app: FastAPI) -> None:
     router.include_router(account.router)
     router.include_router(catalog.router)
     router.include_router(subscriptions.router)
+    router.include_router(verification.router)
     router.include_router(review.router)
     router.include_router(ops.router)
     router.include_router(governance.router)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from api.console.ops import moment
 from api.console.refusals import REFUSALS
 from api.console.subscriptions import may_preview, may_request
+from api.console.verification import may_verify
 from api.console.web import PageDep
 from api.routers import freshness as freshness_api
 from api.routers import runs as runs_api
@@ -69,7 +70,8 @@ def item(code: str, page: PageDep) -> HTMLResponse:
     may_review = page.guard.allows(found.department, "classification", "read")
     states = _review_states(page, code) if may_review else {}
     return page.render("item.html", item=found, freshness=freshness, may_request=may_request(page, found),
-                       may_preview=may_preview(page, code), may_review=may_review, review_states=states,
+                       may_preview=may_preview(page, code), may_verify=may_verify(page, code),
+                       may_review=may_review, review_states=states,
                        version=_current_version(page, found), batches=_recent_batches(page, found),
                        subscribers=_subscribers(page, code, found.department), names=_names(page),
                        at=moment)  # fmt: skip

@@ -21,6 +21,10 @@ BY_CODE = {
     "illegal_subscription_change": _("This subscription can no longer be changed that way."),
     "subscription_not_found": _("There is no such subscription, or it is not yours to see."),
     "no_active_subscription": _("Your department has no active subscription to this item."),
+    "invalid_verification": _(
+        "Each record needs the item's key and may give only the fields your subscription grants."
+    ),
+    "invalid_filter": _("A value does not fit its field's type."),
     "invalid_transition": _("This is not possible in the current state."),
     "not_found": _("There is no such thing, or it is not yours to see."),
     "forbidden": _("Your roles do not allow this."),

@@ -50,6 +50,7 @@ class DeclaredField:
     data_type: DataType
     level: int
     masking: MaskingRule
+    key: bool = False  # part of the item's key: what a verification look-up matches on
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ActiveSubscription:
     approved_level: int
     expires_at: datetime
     masked_fields: frozenset[str] = frozenset()  # masked whatever their level, until re-approved
+    kind: str = "read"  # read: the data; verify: look-ups of records the consumer holds, nothing more
 
     def masks(self, name: str, level: int) -> bool:
         return level > self.approved_level or name in self.masked_fields
@@ -219,13 +221,13 @@ def load_item_access(session: Session, code: str) -> ItemAccess | None:
         None if row.number is None else PublishedVersion(row.number, row.table_name, row.row_count, tuple(row.fields))
     )
     declared = session.execute(
-        select(ItemField.name, ItemField.data_type, ItemField.level, ItemField.masking)
+        select(ItemField.name, ItemField.data_type, ItemField.level, ItemField.masking, ItemField.is_key)
         .where(ItemField.item_id == row.id, ItemField.reviewed_at.is_not(None))  # never approved: never served
         .order_by(ItemField.position)
     )
     subscriptions = session.execute(
         select(Subscription.id, Subscription.fields, Subscription.approved_level, Subscription.expires_at)
-        .add_columns(Subscription.masked_fields, Department.code)
+        .add_columns(Subscription.masked_fields, Subscription.kind, Department.code)
         .join(Department, Subscription.consumer_department_id == Department.id)
         .where(Subscription.item_id == row.id, Subscription.status == SubscriptionStatus.ACTIVE)
     )
@@ -234,11 +236,13 @@ def load_item_access(session: Session, code: str) -> ItemAccess | None:
         code=code,
         status=ItemStatus(row.status),
         open_data=bool(row.open_data),
-        declared=tuple(DeclaredField(f.name, DataType(f.data_type), f.level, MaskingRule(f.masking)) for f in declared),
+        declared=tuple(
+            DeclaredField(f.name, DataType(f.data_type), f.level, MaskingRule(f.masking), f.is_key) for f in declared
+        ),
         current=current,
         subscriptions={
             s.code: ActiveSubscription(
-                s.id, frozenset(s.fields), s.approved_level or 0, s.expires_at, frozenset(s.masked_fields or ())
+                s.id, frozenset(s.fields), s.approved_level or 0, s.expires_at, frozenset(s.masked_fields or ()), s.kind
             )
             for s in subscriptions
         },

@@ -75,6 +75,9 @@ ARROW_TYPES = {
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "是"), ("false", "0", "no", "否")
 
 
+VERIFY = "verify"  # a subscription's kind: look-ups of records by key, no reading of the data
+
+
 class NoActiveSubscription(Forbidden):
     code = "no_active_subscription"
 
@@ -120,12 +123,22 @@ class Grant:
 
 
 def grant_for(
-    session: Session, cache: AccessCache, principal: Principal, item_code: str, version: int | None = None
+    session: Session,
+    cache: AccessCache,
+    principal: Principal,
+    item_code: str,
+    version: int | None = None,
+    verifying: bool = False,
 ) -> Grant:
+    """What the principal may read of the item's version (``verifying``: what a verification look-up returns, which a
+    verification subscription grants too; its data it does not)."""
     item = cache.item(session, item_code)
     if item is None or item.status != ItemStatus.PUBLISHED or (principal.anonymous and not item.open_data):
         raise ItemNotFound(item_code)
     subscription = None if principal.anonymous else item.subscription_of(str(principal.department), utcnow())
+    if subscription is not None and subscription.kind == VERIFY and not verifying:
+        raise NoActiveSubscription(f"{principal.department}'s subscription to {item_code} is for verification: "
+                                   "it answers look-ups of records (POST .../verify), it reads no data")  # fmt: skip
     if subscription is not None:
         approved = [f for f in item.declared if f.name in subscription.fields]
         subscription_id, masks = subscription.id, subscription.masks

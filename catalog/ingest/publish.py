@@ -124,6 +124,11 @@ class VersionWriter:
     def finish(self) -> ItemVersion:
         if self._postgres:  # one index build after the load is cheaper than growing it row by row
             self._connection.exec_driver_sql(f'ALTER TABLE "{self.table.name}" ADD PRIMARY KEY ("{ROW_COLUMN}")')
+        keys = [f'"f{position}"' for position, field in enumerate(self._fields, 1) if field.key]
+        if keys:  # look-ups by key (verification, filters) read this index, not the whole version
+            self._connection.exec_driver_sql(
+                f'CREATE INDEX "{self.table.name}_key" ON "{self.table.name}" ({", ".join(keys)})'
+            )
         version = ItemVersion(
             item_id=self._item_id,
             number=self._number,

@@ -39,6 +39,9 @@ class Subscription(Base):
     consumer_department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(24))
     fields: Mapped[list[str]] = mapped_column(JSON)  # the field names asked for (and, once active, granted)
+    # read: the approved fields' data; verify: look-ups by key of records the consumer holds (its fields: what a
+    # match may compare and returns)
+    kind: Mapped[str] = mapped_column(String(8), default="read", server_default="read")
     approved_level: Mapped[int | None] = mapped_column(Integer)  # fields above it are masked
     purpose: Mapped[str] = mapped_column(Text)
     legal_basis: Mapped[str] = mapped_column(Text)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Select, or_, select, update
@@ -83,6 +83,11 @@ class SubscriptionCreate(BaseModel):
     legal_basis: str = Field(min_length=4, max_length=2000)
     period_days: int = Field(ge=1, le=3660)
     notify_new_versions: bool = Field(default=False, description="Notify the consumer of each new version.")
+    kind: Literal["read", "verify"] = Field(
+        default="read",
+        description="read: the fields' data (pages, downloads); verify: look-ups of records the consumer holds by "
+        "the item's key, answering match or no match and, for a match, these fields (masked as reads are).",
+    )
 
     @field_validator("fields")
     @classmethod
@@ -98,6 +103,7 @@ class SubscriptionRead(BaseModel):
     provider: str
     consumer: str
     status: SubscriptionStatus
+    kind: str = "read"
     fields: list[str]
     level: int = Field(description="The highest level among the requested fields when the request was made.")
     approved_level: int | None
@@ -178,6 +184,7 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
         period_days=body.period_days,
         requested_by=actor.subject,
         notify_new_versions=body.notify_new_versions,
+        kind=body.kind,
     )
     try:
         with session.begin_nested():  # a request racing this one may have been stored meanwhile
@@ -478,6 +485,7 @@ def _reads(session: Session, rules: Rules, statement: Select[Any]) -> list[Subsc
                 provider=stored.declaration.department,
                 consumer=departments[subscription.consumer_department_id],
                 status=SubscriptionStatus(subscription.status),
+                kind=subscription.kind,
                 fields=list(subscription.fields),
                 level=level,
                 approved_level=subscription.approved_level,
