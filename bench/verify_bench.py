@@ -76,9 +76,12 @@ async def client_loop(base: str, secret: str, known: list[dict[str, str]], rows:
 async def single_lookups(base: str, secrets: list[str], known: list[dict[str, str]], rows: int, seconds: float) -> bool:
     latencies: list[float] = []
     for secret in secrets:  # a first look-up each: connections and the process caches warm
-        async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {secret}"}) as client:
-            async with client.post(PATH, json={"records": [known[0]]}) as response:
-                await response.read()
+        headers = {"Authorization": f"Bearer {secret}"}
+        async with (
+            aiohttp.ClientSession(base, headers=headers) as client,
+            client.post(PATH, json={"records": [known[0]]}) as response,
+        ):
+            await response.read()
     started = time.perf_counter()
     errors = await asyncio.gather(
         *(client_loop(base, secret, known, rows, started + seconds, latencies) for secret in secrets)
