@@ -59,7 +59,7 @@ def verify_submitted(code: str, page: PageDep, form: FormDep) -> HTMLResponse:
         error = page.t(FORMAT, count=MAX_RECORDS)
         return page.render("verify.html", 422, code=code, typed=typed, found=None, error=error, max_records=MAX_RECORDS)
     try:
-        found = data_api.verify(code, data_api.VerifyRequest(records=records), page.session, page.guard)  # type: ignore[arg-type]
+        found = data_api.verified(code, data_api.VerifyRequest(records=records), page.session, page.guard)  # type: ignore[arg-type]
     except REFUSALS as refused:
         page.session.rollback()
         error = page.t(FORMAT, count=MAX_RECORDS) if isinstance(refused, ValidationError) else refusal(page, refused)

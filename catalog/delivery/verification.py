@@ -65,10 +65,11 @@ def verify(
     key = _key_fields(session, cache, grant)
     typed = [_typed_record(index, record, key, grant) for index, record in enumerate(records, 1)]
     found = _rows_by_key(connection, grant, key, {record.key for record in typed})
-    results = []
-    for record in typed:
-        row = next((row for row in found.get(record.key, ()) if _same(row, record.compared)), None)
-        results.append({"match": row is not None, "fields": None if row is None else _shown(grant, row)})
+    matches = [
+        next((row for row in found.get(record.key, ()) if _same(row, record.compared)), None) for record in typed
+    ]
+    shown = iter(_shown(grant, [row for row in matches if row is not None]))
+    results = [{"match": row is not None, "fields": None if row is None else next(shown)} for row in matches]
     return Verified(grant.version, [field.name for field in key], grant.names, grant.masked, results)
 
 
@@ -149,9 +150,13 @@ def _same(row: Mapping[str, Any], compared: Mapping[str, Any]) -> bool:
     return all(row[column] == value for column, value in compared.items())
 
 
-def _shown(grant: Grant, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The granted fields of the matched row, masked as a read shows them; its row number and nothing else left out."""
-    stored = [[row[ROW_COLUMN], *(row[field.column] for field in grant.fields)]]
-    shown = json_rows(shown_batch(grant, _batch_of(grant, stored)))[0]
-    shown.pop(ROW_COLUMN, None)
+def _shown(grant: Grant, rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The granted fields of the matched rows, masked as a read shows them (masked together, as a page is); the row
+    number and nothing else left out."""
+    if not rows:
+        return []
+    stored = [[row[ROW_COLUMN], *(row[field.column] for field in grant.fields)] for row in rows]
+    shown = json_rows(shown_batch(grant, _batch_of(grant, stored)))
+    for row in shown:
+        row.pop(ROW_COLUMN, None)
     return shown
