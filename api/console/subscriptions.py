@@ -90,9 +90,11 @@ def request_submitted(code: str, page: PageDep, form: FormDep) -> HTMLResponse |
     declared = {field.name for field in item.fields}
     chosen = [name for name in form.getlist("fields") if name in declared]
     try:
-        body = SubscriptionCreate(item=code, fields=chosen, purpose=form.get("purpose", "").strip(),
-                                  legal_basis=form.get("legal_basis", "").strip(),
-                                  period_days=form.get("period_days", ""))  # type: ignore[arg-type]  # fmt: skip
+        body = SubscriptionCreate.model_validate({
+            "item": code, "fields": chosen, "purpose": form.get("purpose", "").strip(),
+            "legal_basis": form.get("legal_basis", "").strip(), "period_days": form.get("period_days", ""),
+            "kind": form.get("kind") or "read",
+        })  # fmt: skip
         made = api.request(body, page.session, page.guard, page.request.app.state.platform)
     except REFUSALS as error:
         page.session.rollback()
@@ -177,7 +179,8 @@ def _actions(page: Page, sub: SubscriptionRead) -> dict[str, bool]:
         "renew": active and sub.reapproval_status is None and allows(sub.consumer, "subscription", "request"),
         "approve-reapproval": active and _may_approve_reapproval(page, sub),
         "reject-reapproval": active and sub.reapproval_status is not None and decider,
-        "data": active and sub.consumer == page.principal.department,
+        "data": active and sub.consumer == page.principal.department and sub.kind == "read",
+        "verify": active and sub.consumer == page.principal.department,
     }  # fmt: skip
 
 

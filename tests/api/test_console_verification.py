@@ -19,9 +19,21 @@ PAGE = "/console/items/PSGA-RK-0001/verify"
 def test_a_verification_subscriber_verifies_pasted_records(
     client: TestClient, as_: Headers, published: list[str], samples_dir: Path
 ) -> None:
-    created = status_of(client.post("/subscriptions", json=VERIFY_REQUEST, headers=as_["zsj-user"]), 201)
-    client.post(f"/subscriptions/{created['id']}/approve", headers=as_["psga-steward"])
-    client.post(f"/subscriptions/{created['id']}/approve", json={"level": 2}, headers=as_["officer"])
+    signed_in(client, "zsj-user")  # asked for from the item's page, as a verification subscription
+    form = {
+        "csrf_token": client.cookies["datashare_csrf"],
+        "fields": VERIFY_REQUEST["fields"],
+        "kind": "verify",
+        "purpose": VERIFY_REQUEST["purpose"],
+        "legal_basis": VERIFY_REQUEST["legal_basis"],
+        "period_days": "90",
+    }
+    asked = client.post("/console/items/PSGA-RK-0001/request", data=form, follow_redirects=False)
+    assert asked.status_code == 303, asked.text
+    number = int(asked.headers["location"].rsplit("/", 1)[1])
+    assert status_of(client.get(f"/subscriptions/{number}", headers=as_["zsj-user"]), 200)["kind"] == "verify"
+    client.post(f"/subscriptions/{number}/approve", headers=as_["psga-steward"])
+    client.post(f"/subscriptions/{number}/approve", json={"level": 2}, headers=as_["officer"])
     with (samples_dir / "psga_population_20261121.csv").open(encoding="utf-8-sig") as export:
         first, second = list(csv.DictReader(export))[:2]
 
@@ -31,6 +43,10 @@ def test_a_verification_subscriber_verifies_pasted_records(
     signed_in(client, "zsj-user")
     item = client.get("/console/items/PSGA-RK-0001").text
     assert f'href="{PAGE}"' in item and "/preview" not in item
+    subscription = client.get(f"/console/subscriptions/{number}").text
+    assert (
+        "数据核验（不读取数据）" in subscription and f'href="{PAGE}"' in subscription and "/preview" not in subscription
+    )
     pasted = f"公民身份号码,所属社区\n{first['公民身份号码']},{first['所属社区']}\n{second['公民身份号码']},别的社区\n"
     token = client.cookies["datashare_csrf"]
     answer = client.post(PAGE, data={"csrf_token": token, "records": pasted})

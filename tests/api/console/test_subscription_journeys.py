@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
@@ -75,3 +76,37 @@ def test_people_see_no_button_for_what_they_may_not_do(open_page: Callable[..., 
     stranger.goto(f"{console}/subscriptions/1")
     expect(stranger.get_by_role("heading", level=1)).to_have_text("出错了")  # not a party: as if it did not exist
     looked_at(stranger, "subscription-not-yours-zh")
+
+
+def test_a_verification_subscription_verifies_records_and_reads_no_data(
+    open_page: Callable[..., Page], console: str, samples_dir: Path
+) -> None:
+    with (samples_dir / "psga_population_20261121.csv").open(encoding="utf-8-sig") as export:
+        resident = next(csv.DictReader(export))
+    user = open_page("wjj-user")
+    user.goto(f"{console}/items/PSGA-RK-0001/request")
+    for field in ("姓名", "所属社区"):
+        user.get_by_role("checkbox", name=field).check()
+    user.get_by_label("核验本部门持有的记录", exact=False).check()
+    user.get_by_label("用途").fill("核验救助申请人是否为本辖区居民")
+    user.get_by_label("法律依据").fill("《深圳经济特区数据条例》第四十条")
+    user.get_by_role("button", name="提交申请").click()
+    subscription = user.url
+    for who, level in (("psga-steward", None), ("officer", "2")):
+        decider = open_page(who)
+        decider.goto(subscription)
+        if level:
+            decider.get_by_label("批准至").select_option(level)
+        decider.get_by_role("button", name="批准").click()
+
+    user.goto(subscription)
+    expect(user.get_by_text("数据核验（不读取数据）")).to_be_visible()
+    expect(user.get_by_role("link", name="预览数据")).to_have_count(0)
+    user.get_by_role("link", name="数据核验").click()
+    user.get_by_label("记录（CSV）").fill(f"公民身份号码,所属社区\n{resident['公民身份号码']},{resident['所属社区']}\n"
+                                       "440300199001011234,\n")  # fmt: skip
+    user.get_by_role("button", name="核验").click()
+    expect(user.get_by_text("2 条记录中 1 条一致")).to_be_visible()
+    expect(user.get_by_role("cell", name=resident["所属社区"])).to_be_visible()
+    expect(user.get_by_text(resident["姓名"], exact=True)).to_have_count(0)  # the name masked
+    looked_at(user, "verify-zh")
