@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
