@@ -136,7 +136,10 @@ def detail(subscription_id: int, page: PageDep) -> HTMLResponse:
 
 
 def _detail(page: Page, found: SubscriptionRead, status: int = 200, error: str | None = None) -> HTMLResponse:
-    return page.render("subscription.html", status, sub=found, error=error, may=_actions(page, found))
+    max_days = page.guard.platform.settings.max_subscription_days
+    return page.render(
+        "subscription.html", status, sub=found, error=error, may=_actions(page, found), max_days=max_days
+    )
 
 
 def _read(page: Page, subscription_id: int) -> SubscriptionRead | None:

@@ -49,7 +49,7 @@ from catalog.subscriptions.models import Subscription
 PERMISSION = ("policy", "read")  # (object, action) the Casbin policy must allow, everywhere ("*"), to check
 AUDIT_ACTION = "policy.check"
 AUTOMATIC = "automatic"  # provider_decided_by of a subscription approved without a provider (unconditional items)
-REAPPROVE = "subscription.reapprove"  # the audit action of a re-approval, with its level
+REAPPROVE = ("subscription.reapprove", "subscription.renew")  # the audit actions of a re-approval, with its level
 USER, TOKEN = "user:", "token:"
 MACHINE_ROLE = "system"  # the role of machine tokens, and of nothing else
 
@@ -386,7 +386,7 @@ def _reapproved_levels(session: Session, candidates: list[_Active]) -> dict[int,
         rows = session.execute(
             select(AuditEvent.subscription_id, AuditEvent.detail).where(
                 AuditEvent.item_code.in_(codes[start : start + 500]),
-                AuditEvent.action == REAPPROVE,
+                AuditEvent.action.in_(REAPPROVE),
                 AuditEvent.outcome == "done",
             )
         )

@@ -112,6 +112,9 @@ class Grant:
     fields: tuple[ShownField, ...]  # what is returned, in declared order
     subscription_id: int | None
     pseudonym_key: bytes  # the hash rule's key
+    # A verification subscription's: look-ups by the item's key whatever the level (approved with the key's level).
+    # Any other grant looks up only by a key it shows unmasked.
+    verifies_by_key: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -137,7 +140,10 @@ def grant_for(
         raise ItemNotFound(item_code)
     subscription = None if principal.anonymous else item.subscription_of(str(principal.department), utcnow())
     if subscription is not None and subscription.kind == VERIFY and not verifying:
-        raise NoActiveSubscription(f"{principal.department}'s subscription to {item_code} is for verification: "
+        if item.open_data:  # what anyone may read, a verification subscription does not take away
+            subscription = None
+        else:
+            raise NoActiveSubscription(f"{principal.department}'s subscription to {item_code} is for verification: "
                                    "it answers look-ups of records (POST .../verify), it reads no data")  # fmt: skip
     if subscription is not None:
         approved = [f for f in item.declared if f.name in subscription.fields]
@@ -155,8 +161,9 @@ def grant_for(
         for f in approved
         if f.name in columns and not (masks(f.name, f.level) and f.masking is MaskingRule.DROP)
     )
+    by_key = subscription is not None and subscription.kind == VERIFY
     return Grant(item_code, published.number, published.table_name, published.row_count, published.fields, shown,
-                 subscription_id, cache.pseudonym_key)  # fmt: skip
+                 subscription_id, cache.pseudonym_key, by_key)  # fmt: skip
 
 
 def _above_open_data(name: str, level: int) -> bool:
@@ -549,7 +556,10 @@ def _typed(field: ShownField, text: str) -> Any:
         if field.data_type is DataType.INTEGER:
             return int(text)
         if field.data_type is DataType.DECIMAL:
-            return Decimal(text)
+            number = Decimal(text)
+            if not number.is_finite():  # NaN and infinities: no stored value is one (and sNaN cannot be hashed)
+                raise ValueError(text)
+            return number
         if field.data_type is DataType.DATE:
             return date.fromisoformat(text)
         if field.data_type is DataType.DATETIME:

@@ -2,9 +2,11 @@
 resident ID) and perhaps more of its fields (a name), and learns per record whether the current version holds a row
 with that key and those values, and for a match only the fields its subscription grants, masked as its reads are.
 
-The key is matched whatever the consumer's level (it sends the key; it is never sent back unless granted and shown
-as granted), and no other column of the row is ever returned. One statement per call, on the version's key index.
-Audited with the counts only: the values sent are personal data and never logged."""
+A verification subscription (approved at the key's level too) matches by the key whatever level its answers are
+approved at; any other grant matches only by a key it shows unmasked. A record may compare only fields the grant shows
+unmasked (no oracle on a masked one). The key is never sent back unless granted, and then as granted; no other column
+of the row is ever returned. One statement per call, on the version's key index. Audited with the counts only: the
+values sent are personal data and never logged."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from catalog.delivery.access_cache import AccessCache
 from catalog.delivery.service import (
     ROW_COLUMN,
     Grant,
+    NoActiveSubscription,
     ShownField,
     _batch_of,
     _typed,
@@ -97,18 +100,22 @@ def _key_fields(session: Session, cache: AccessCache, grant: Grant) -> list[Show
     ]  # fmt: skip
     if not key:
         raise InvalidVerification(f"item {grant.item} has no key in its current version: it cannot be verified")
+    shown_unmasked = {field.name for field in grant.fields if not field.masked}
+    if not grant.verifies_by_key and any(field.name not in shown_unmasked for field in key):
+        raise NoActiveSubscription(f"look-ups of {grant.item} by its key need a verification subscription: the key "
+                                   "is not a field this subscription shows unmasked")  # fmt: skip
     return key
 
 
 def _typed_record(index: int, record: Mapping[str, Any], key: list[ShownField], grant: Grant) -> _Record:
-    granted = {field.name: field for field in grant.fields}
+    granted = {field.name: field for field in grant.fields if not field.masked}  # no oracle on a masked field
     missing = [field.name for field in key if _text(record.get(field.name)) is None]
     if missing:
         raise InvalidVerification(f"record {index} lacks the key field(s) {', '.join(missing)}")
     others = [name for name in record if name not in granted and name not in {field.name for field in key}]
     if others:
         raise InvalidVerification(f"record {index} gives field(s) {', '.join(sorted(others))} that the subscription "
-                                  "does not grant: a record may give the key and granted fields only")  # fmt: skip
+                                  "does not show unmasked: a record gives the key and those fields only")  # fmt: skip
     key_values = tuple(_typed(field, str(_text(record[field.name]))) for field in key)
     compared = {
         granted[name].column: _typed(granted[name], str(text))

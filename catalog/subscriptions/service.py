@@ -13,6 +13,7 @@ what may happen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -33,7 +34,7 @@ from catalog.errors import Conflict, DomainError, InvalidTransition, NotFound
 from catalog.items import repository as items_repository
 from catalog.items.errors import ItemNotFound
 from catalog.items.models import CatalogItem, ItemField
-from catalog.items.schemas import ItemStatus, SharingType
+from catalog.items.schemas import FieldDeclaration, ItemStatus, SharingType
 from catalog.notifications import notices
 from catalog.subscriptions.models import Subscription
 
@@ -173,7 +174,7 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
     expire_due(session, item_id=stored.id, consumer_id=consumer_id)  # an ended one no longer stands in the way
     if session.scalar(_open_of(stored.id, consumer_id)) is not None:
         raise SubscriptionExists(f"{consumer} already has an open subscription to {item.code}")
-    level = max(levels[name] for name in body.fields)
+    level = decided_level(item.fields, body.fields, body.kind)
     subscription = Subscription(
         item_id=stored.id,
         consumer_department_id=consumer_id,
@@ -267,16 +268,19 @@ def _ask_again(
         pending = " (a re-approval or renewal is pending)" if current.reapproval_status else ""
         what = "renewed" if renewal_days else "re-approved"
         raise IllegalSubscriptionChange(f"subscription {subscription_id} cannot be {what} now{pending}")
+    # A re-approval asks for the fields' current levels; a renewal for what was approved (never more: a field raised
+    # since stays masked, and a renewal is no way round a re-approval).
+    level = min(current.level, current.approved_level or current.level) if renewal_days else current.level
     sharing = items_repository.get_by_code_or_raise(session, current.item).declaration.sharing_type
-    automatic = sharing is SharingType.UNCONDITIONAL and current.level <= rules.auto_approve_max_level
-    values = {"reapproval_status": REAPPROVAL_REQUESTED, "reapproval_level": current.level,
+    automatic = sharing is SharingType.UNCONDITIONAL and level <= rules.auto_approve_max_level
+    values = {"reapproval_status": REAPPROVAL_REQUESTED, "reapproval_level": level,
               "reapproval_requested_by": actor.subject, "reapproval_requested_at": utcnow(),
               "renewal_days": renewal_days}  # fmt: skip
     _change_reapproval(session, subscription_id, None, values)
     action = "subscription.renewal_request" if renewal_days else "subscription.reapproval_request"
-    _audit(session, subscription_id, actor, action, current.item, level=current.level, days=renewal_days)
+    _audit(session, subscription_id, actor, action, current.item, level=level, days=renewal_days)
     if automatic:
-        _reapprove(session, rules, read(session, rules, subscription_id), current.level, REAPPROVAL_REQUESTED, actor)
+        _reapprove(session, rules, read(session, rules, subscription_id), level, REAPPROVAL_REQUESTED, actor)
     elif renewal_days:
         notices.renewal_changed(session, subscription_id)
     return read(session, rules, subscription_id)
@@ -290,7 +294,8 @@ def _still_active(session: Session, rules: Rules, subscription_id: int) -> Subsc
         and current.expires_at is not None
         and current.expires_at <= utcnow()
     ):
-        expire_due(session)
+        stored = session.get_one(Subscription, subscription_id)
+        expire_due(session, item_id=stored.item_id, consumer_id=stored.consumer_department_id)
         current = read(session, rules, subscription_id)
     return current
 
@@ -324,8 +329,8 @@ def approve_reapproval(
 def reject_reapproval(
     session: Session, rules: Rules, subscription_id: int, actor: Principal, reason: str
 ) -> SubscriptionRead:
-    current = read(session, rules, subscription_id)
-    if current.reapproval_status is None:
+    current = _still_active(session, rules, subscription_id)
+    if current.status is not SubscriptionStatus.ACTIVE or current.reapproval_status is None:
         raise IllegalSubscriptionChange(f"subscription {subscription_id} has no pending re-approval")
     if not reason.strip():
         raise InvalidRequest("a rejection needs a reason")
@@ -476,8 +481,7 @@ def _reads(session: Session, rules: Rules, statement: Select[Any]) -> list[Subsc
     reads = []
     for subscription in subscriptions:
         stored = items[subscription.item_id]
-        levels = {field.name: field.level for field in stored.declaration.fields}
-        level = max((levels.get(name, 0) for name in subscription.fields), default=0)
+        level = decided_level(stored.declaration.fields, subscription.fields, subscription.kind)
         reads.append(
             SubscriptionRead(
                 id=subscription.id,
@@ -508,6 +512,13 @@ def _reads(session: Session, rules: Rules, statement: Select[Any]) -> list[Subsc
             )
         )
     return reads
+
+
+def decided_level(declared: Sequence[FieldDeclaration], fields: Sequence[str], kind: str) -> int:
+    """The level a request is decided at: its fields' highest; for verification, the key's too (a look-up by the key
+    answers whether a record with it exists, whatever level the answers are approved at)."""
+    asked = set(fields) | ({field.name for field in declared if field.key} if kind == "verify" else set())
+    return max((field.level for field in declared if field.name in asked), default=0)
 
 
 def _open_of(item_id: int, consumer_id: int) -> Select[Any]:

@@ -99,3 +99,18 @@ def test_only_the_consumer_renews_within_the_longest_period_and_before_the_end(
     engine.dispose()
     ended = problem(renew(client, as_, number, 30), 409, "illegal_subscription_change")
     assert ended["detail"] == f"subscription {number} has ended: request a new one"
+
+
+def test_a_renewal_asks_for_no_more_than_was_approved(client: TestClient, as_: Headers, database: str,
+                                                     published: list[str]) -> None:  # fmt: skip
+    revoke_every_subscription(database)
+    created = status_of(client.post("/subscriptions", json=POPULATION_REQUEST, headers=as_["zsj-user"]), 201)
+    client.post(f"/subscriptions/{created['id']}/approve", headers=as_["psga-steward"])
+    approved = status_of(client.post(f"/subscriptions/{created['id']}/approve", json={"level": 2},
+                                     headers=as_["officer"]), 200)  # fmt: skip
+    pending = status_of(renew(client, as_, approved["id"], 30), 200)
+    assert pending["reapproval_level"] == 2  # what was approved, not the fields' level 3
+    renewed = status_of(client.post(f"/subscriptions/{approved['id']}/reapproval/approve",
+                                    headers=as_["psga-steward"]), 200)  # fmt: skip
+    assert (renewed["approved_level"], renewed["reapproval_status"]) == (2, None)  # below the officer level: done
+    assert renewed["masked_fields"] == approved["masked_fields"]

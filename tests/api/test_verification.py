@@ -102,3 +102,34 @@ def test_a_verification_subscription_reads_no_data_and_refuses_what_it_does_not_
     problem(verify(client, as_["wjj-user"], [{"公民身份号码": resident["公民身份号码"]}]), 403,
             "no_active_subscription")  # fmt: skip
     assert verify(client, None, [{"公民身份号码": resident["公民身份号码"]}]).status_code == 404  # not open data
+
+
+def test_no_oracle_on_a_masked_field_and_the_key_is_decided_at_its_own_level(
+    client: TestClient, as_: Headers, verifying: int, residents: list[dict[str, str]], database: str
+) -> None:
+    resident = residents[0]
+    guess = {"公民身份号码": resident["公民身份号码"], "姓名": resident["姓名"]}  # 姓名 comes masked: not comparable
+    problem(verify(client, as_["zsj-user"], [guess]), 422, "invalid_verification")
+
+    revoke_every_subscription(database)  # a read subscription to the community alone: no look-up by the ID
+    read = {**POPULATION_REQUEST, "fields": ["所属社区"]}
+    created = status_of(client.post("/subscriptions", json=read, headers=as_["zsj-user"]), 201)
+    status_of(client.post(f"/subscriptions/{created['id']}/approve", headers=as_["psga-steward"]), 200)
+    problem(
+        verify(client, as_["zsj-user"], [{"公民身份号码": resident["公民身份号码"]}]), 403, "no_active_subscription"
+    )
+
+    revoke_every_subscription(database)  # a verification of the community is decided at the key's level (3)
+    asked = {**VERIFY_REQUEST, "fields": ["所属社区"]}
+    verifying_community = status_of(client.post("/subscriptions", json=asked, headers=as_["zsj-user"]), 201)
+    assert (verifying_community["level"], verifying_community["needs_officer"]) == (3, True)
+
+
+def test_a_value_that_is_no_number_is_refused_not_a_server_error() -> None:
+    from catalog.classification.types import DataType, MaskingRule
+    from catalog.delivery.service import InvalidFilter, ShownField, _typed
+
+    amount = ShownField("金额", "f1", DataType.DECIMAL, False, MaskingRule.NONE)
+    for text in ("sNaN", "NaN", "Infinity", "-inf"):
+        with pytest.raises(InvalidFilter):
+            _typed(amount, text)
