@@ -337,12 +337,14 @@ class _Active:
     approved_level: int | None
     provider_decided_by: str | None
     officer_decided_by: str | None
+    kind: str = "read"  # verify: decided at its key's level too
 
 
 @dataclass(frozen=True)
 class _Field:
     level: int
     reviewed: bool
+    key: bool = False
 
 
 def _active_subscriptions(session: Session, now: datetime) -> list[_Active]:
@@ -357,7 +359,7 @@ def _active_subscriptions(session: Session, now: datetime) -> list[_Active]:
     )
     return [
         _Active(s.id, s.item_id, code, status, sharing, consumer, list(s.fields), frozenset(s.masked_fields or ()),
-                s.approved_level, s.provider_decided_by, s.officer_decided_by)
+                s.approved_level, s.provider_decided_by, s.officer_decided_by, s.kind)
         for s, code, status, sharing, consumer in rows
     ]  # fmt: skip
 
@@ -367,12 +369,12 @@ def _fields_of(session: Session, item_ids: Iterable[int]) -> dict[int, dict[str,
     found: dict[int, dict[str, _Field]] = {item_id: {} for item_id in ids}
     for start in range(0, len(ids), 500):
         rows = session.execute(
-            select(ItemField.item_id, ItemField.name, ItemField.level, ItemField.reviewed_at).where(
+            select(ItemField.item_id, ItemField.name, ItemField.level, ItemField.reviewed_at, ItemField.is_key).where(
                 ItemField.item_id.in_(ids[start : start + 500])
             )
         )
-        for item_id, name, level, reviewed_at in rows:
-            found[item_id][name] = _Field(level, reviewed_at is not None)
+        for item_id, name, level, reviewed_at, key in rows:
+            found[item_id][name] = _Field(level, reviewed_at is not None, key)
     return found
 
 
@@ -462,17 +464,21 @@ def _over_granted(
     if approved is None:
         yield _finding(FindingKind.GRANT_WITHOUT_LEVEL, f"{about}: active with no approved level", **_names(s))
         return
-    yield from _level_drift(s, covered, about, approved)
+    decided = {**covered, **({name: field for name, field in declared.items() if field.key} if s.kind == "verify"
+                             else {})}  # a verification is decided at its key's level too  # fmt: skip
+    yield from _level_drift(s, covered, decided, about, approved)
     yield from _decision_drift(s, rules, about, approved, reapproved)
 
 
-def _level_drift(s: _Active, covered: dict[str, _Field], about: str, approved: int) -> Iterator[Finding]:
+def _level_drift(
+    s: _Active, covered: dict[str, _Field], decided: dict[str, _Field], about: str, approved: int
+) -> Iterator[Finding]:
     above = [name for name, field in covered.items() if field.level > approved and name not in s.masked_fields]
     if above:
         yield _finding(FindingKind.GRANT_UNMASKED_ABOVE_LEVEL,
                        f"{about}: field(s) {', '.join(above)} above approved level {approved} are not in its masked "
                        "fields", **_names(s, fields=above, levels=_levels(covered, above)))  # fmt: skip
-    top = max((field.level for field in covered.values()), default=None)
+    top = max((field.level for field in decided.values()), default=None)
     if top is not None and approved > top:
         yield _finding(FindingKind.GRANT_ABOVE_FIELDS,
                        f"{about}: approved level {approved} is above its fields' highest level {top}",

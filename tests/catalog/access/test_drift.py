@@ -310,3 +310,13 @@ def test_every_kind_is_defined_once_and_categorised() -> None:
     assert FindingKind.BINDING_WRONG_ROLE.category == "policy"
     assert FindingKind.SUBSCRIPTION_ITEM_MISSING.category == "subscription"
     assert FindingKind.GRANT_WITHOUT_OFFICER.category == "grant"
+
+
+def test_a_verification_is_decided_at_its_keys_level_which_is_no_drift(db: Session, ids: dict[str, int]) -> None:
+    # "full" covers the community (2) and the resident ID (3): as a verification of the community alone, its level 3
+    # is the key's (decided by the provider and an officer); as a read of the community alone, it is above its field.
+    narrowed = {"fields": ["所属社区"], "masked_fields": []}
+    db.execute(update(Subscription).where(Subscription.id == ids["full"]).values(kind="verify", **narrowed))
+    assert find_drift(db, RULES).findings == []
+    db.execute(update(Subscription).where(Subscription.id == ids["full"]).values(kind="read"))
+    assert _kinds(find_drift(db, RULES)) == {(FindingKind.GRANT_ABOVE_FIELDS, ids["full"])}
