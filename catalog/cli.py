@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # the services load with the command that uses them: `datasha
 DEFERRED_GROUPS: dict[str, tuple[str, str, str]] = {
     "audit": ("catalog.audit.commands", "audit_app", "The audit trail: list, seal, verify, head."),
     "policy": ("catalog.access.commands", "policy_app", "Access policy: drift checks."),
+    "data": ("catalog.delivery.commands", "data_app", "Shared data: verification look-ups."),
     "notifications": (
         "catalog.notifications.commands",
         "notifications_app",

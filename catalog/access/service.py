@@ -250,6 +250,17 @@ def department_id(session: Session, code: str) -> int:
     return department_id
 
 
+def acting_user_at_home(session: Session, username: str, obj: str, action: str) -> Principal:
+    """``acting_user`` for the user's own department (what a department's person does for it)."""
+    home = session.scalar(
+        select(Department.code).join(UserAccount, UserAccount.department_id == Department.id)
+        .where(UserAccount.username == username)
+    )  # fmt: skip
+    if home is None:
+        raise NotFound(f"there is no active user {username}")
+    return acting_user(session, username, home, obj, action)
+
+
 def acting_user(session: Session, username: str, department: str, obj: str, action: str) -> Principal:
     """The principal of an active user account whom the Casbin policy lets do ``action`` on ``obj`` for
     ``department``, as the API's guard decides it: the command line acts for a named person, never for the shell's
