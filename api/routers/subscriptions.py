@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Guard, GuardDep, Id, PlatformDep, SessionDep
 from catalog.classification.review import NO_NUL
-from catalog.subscriptions import service
+from catalog.subscriptions import reapproval, service
 from catalog.subscriptions.service import Rules, SubscriptionCreate, SubscriptionRead, SubscriptionStatus
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
@@ -116,7 +116,7 @@ def request_reapproval(
     parties = _visible(subscription_id, session, guard)
     guard.require(parties.consumer, "subscription", "request")
     with guard.refusals_audited("subscription.reapproval_request", subscription_id=subscription_id):
-        return service.request_reapproval(session, rules_of(platform), subscription_id, guard.principal)
+        return reapproval.request_reapproval(session, rules_of(platform), subscription_id, guard.principal)
 
 
 @router.post("/{subscription_id}/renew", response_model=SubscriptionRead)
@@ -129,7 +129,7 @@ def renew(
     parties = _visible(subscription_id, session, guard)
     guard.require(parties.consumer, "subscription", "request")
     with guard.refusals_audited("subscription.renewal_request", subscription_id=subscription_id):
-        return service.request_renewal(session, rules_of(platform), subscription_id, guard.principal, body.days)
+        return reapproval.request_renewal(session, rules_of(platform), subscription_id, guard.principal, body.days)
 
 
 @router.post("/{subscription_id}/reapproval/approve", response_model=SubscriptionRead)
@@ -145,7 +145,7 @@ def approve_reapproval(
     _require_approver(parties, guard, pending == service.REAPPROVAL_REQUESTED or as_officer, as_officer)
     level = body.level if body is not None else None
     with guard.refusals_audited("subscription.reapproval_approve", subscription_id=subscription_id):
-        return service.approve_reapproval(session, rules, subscription_id, guard.principal, as_officer, level)
+        return reapproval.approve_reapproval(session, rules, subscription_id, guard.principal, as_officer, level)
 
 
 @router.post("/{subscription_id}/reapproval/reject", response_model=SubscriptionRead)
@@ -155,7 +155,7 @@ def reject_reapproval(
     """The provider's steward or a data officer turns a re-approval down; the subscription goes on as it is."""
     _require_decider(_visible(subscription_id, session, guard), guard)
     with guard.refusals_audited("subscription.reapproval_reject", subscription_id=subscription_id):
-        return service.reject_reapproval(session, rules_of(platform), subscription_id, guard.principal, body.reason)
+        return reapproval.reject_reapproval(session, rules_of(platform), subscription_id, guard.principal, body.reason)
 
 
 def _require_approver(parties: service.Parties, guard: GuardDep, pending: bool, as_officer: bool) -> None:

@@ -25,6 +25,7 @@ from catalog.ingest import detection
 from catalog.ingest.service import ingest_export
 from catalog.items.models import CatalogItem, ItemField
 from catalog.notifications.models import Notification
+from catalog.subscriptions import reapproval
 from catalog.subscriptions import service as subscriptions
 from catalog.subscriptions.models import Subscription
 from tests.catalog.helpers import OFFICER, approve_every_field, import_demo, import_demo_unreviewed
@@ -185,12 +186,12 @@ def test_a_raised_level_masks_the_field_for_subscriptions_approved_below_it_unti
     assert subscriptions.read(session, RULES, created.id).masked_fields == [PHONE]
 
     review.decide(session, [raise_phone], OFFICER)
-    asked = subscriptions.request_reapproval(session, RULES, created.id, consumer)
+    asked = reapproval.request_reapproval(session, RULES, created.id, consumer)
     assert (asked.reapproval_status, asked.reapproval_level) == ("requested", 3)  # conditional: provider, officer
     provider = Principal("user:zsj-steward", "zsj")
-    assert subscriptions.approve_reapproval(session, RULES, created.id, provider, False).reapproval_status == (
+    assert reapproval.approve_reapproval(session, RULES, created.id, provider, False).reapproval_status == (
         "provider_approved")  # fmt: skip
-    done = subscriptions.approve_reapproval(session, RULES, created.id, OFFICER, True)
+    done = reapproval.approve_reapproval(session, RULES, created.id, OFFICER, True)
     assert (done.approved_level, done.masked_fields, done.reapproval_status) == (3, [], None)
     assert masked() == []
     expired_soon = session.get(Subscription, created.id)
@@ -210,11 +211,11 @@ def test_an_ended_subscription_keeps_no_pending_reapproval(ingested: Session) ->
         item=COMPLAINTS, field=PHONE, level=3, semantic_type=SemanticType.PHONE, reason="手机号"
     )
     review.decide(ingested, [raise_phone], OFFICER)
-    assert subscriptions.request_reapproval(ingested, RULES, created.id, consumer).reapproval_status == "requested"
+    assert reapproval.request_reapproval(ingested, RULES, created.id, consumer).reapproval_status == "requested"
     ended = subscriptions.revoke(ingested, RULES, created.id, consumer, "不再需要")
     assert (ended.status, ended.reapproval_status, ended.reapproval_level) == ("revoked", None, None)
     with pytest.raises(subscriptions.IllegalSubscriptionChange):
-        subscriptions.approve_reapproval(ingested, RULES, created.id, provider, False)
+        reapproval.approve_reapproval(ingested, RULES, created.id, provider, False)
 
 
 def test_the_queue_by_item_counts_exactly_what_the_queue_of_fields_lists(session: Session) -> None:

@@ -23,6 +23,7 @@ from catalog.db import make_engine, session_scope, utcnow
 from catalog.departments.models import Department
 from catalog.items.models import CatalogItem, ItemField
 from catalog.settings import Settings
+from catalog.subscriptions import reapproval
 from catalog.subscriptions import service as subscriptions
 from catalog.subscriptions.models import Subscription
 from tests.catalog.helpers import import_demo
@@ -79,10 +80,10 @@ def _demo_like(session: Session, data_dir: Path) -> dict[str, int]:
     _approve(session, ids["reapproved"], "zsj")
     raise_phone = review.FieldDecision(item=COMPLAINTS, field="诉求人电话", level=3, reason="手机号码属个人信息")
     review.decide(session, [raise_phone], OFFICER)
-    subscriptions.request_reapproval(session, WORKFLOW, ids["reapproved"], _principal("scjg-user", "scjg"))
+    reapproval.request_reapproval(session, WORKFLOW, ids["reapproved"], _principal("scjg-user", "scjg"))
     steward = _principal("zsj-steward", "zsj")
-    subscriptions.approve_reapproval(session, WORKFLOW, ids["reapproved"], steward, as_officer=False)
-    subscriptions.approve_reapproval(session, WORKFLOW, ids["reapproved"], OFFICER, as_officer=True)
+    reapproval.approve_reapproval(session, WORKFLOW, ids["reapproved"], steward, as_officer=False)
+    reapproval.approve_reapproval(session, WORKFLOW, ids["reapproved"], OFFICER, as_officer=True)
     return ids
 
 
