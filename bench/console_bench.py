@@ -24,15 +24,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from catalog_bench import fresh_database, machine_facts, percentile, server_version  # noqa: E402
+from download_bench import running_api  # noqa: E402
 from generate_catalog import write_catalog  # noqa: E402
 
 from catalog.access.service import create_user  # noqa: E402
@@ -61,48 +57,6 @@ SECRET_KEY = "console-bench-secret-key-0123456789abcdef"
 OFFICER_HOME = "zsj"  # the data bureau, where the demo puts the platform-wide staff
 CSRF_MARK = 'name="csrf_token" value="'
 SUBSCRIPTIONS = 6  # requests the department user makes
-
-
-# --------------------------------------------------------------------------------------------------
-# The server (the approach of tests/servers.py, copied: a bench does not import from tests/)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@contextmanager
-def api_server(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``python -m api.serve`` on a free port, once /health answers; stopped (SIGTERM, then killed) by its pid."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.serve", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while not answers(f"{base}/health"):
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the API server did not start")
-            time.sleep(0.2)
-        yield server, base
-    finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -369,10 +323,9 @@ def run_backend(backend: str, path: Path, catalog: dict[str, Any], args: argpars
         prepared = Prepared(people, keyword=args.keyword, level=args.level, sharing_type=args.sharing_type)
         data_dir = workdir / f"data-{backend}"
         data_dir.mkdir()
-        env = {**os.environ, "DATASHARE_DATABASE_URL": url, "DATASHARE_SECRET_KEY": SECRET_KEY,
-               "DATASHARE_DATA_DIR": str(data_dir)}  # fmt: skip
+        settings = {"DATASHARE_SECRET_KEY": SECRET_KEY, "DATASHARE_DATA_DIR": str(data_dir)}
         timings = Timings(backend, version)
-        with api_server(env) as (_, base):
+        with running_api(url, 1, settings) as (_, base):
             make_activity(base, catalog, prepared)
             if args.analyze and backend == "postgresql":
                 analyze(url)

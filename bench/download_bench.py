@@ -89,13 +89,16 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def running_api(url: str, workers: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """The API (`python -m api.serve`, as the container runs it) on a free port over this database, once it answers."""
+def running_api(
+    url: str, workers: int = 1, settings: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The API (`python -m api.serve`, as the container runs it) on a free port over this database, once it answers;
+    ``settings``: more DATASHARE_* variables."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "api.serve", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, "DATASHARE_DATABASE_URL": url},
+        cwd=ROOT, env={**os.environ, **(settings or {}), "DATASHARE_DATABASE_URL": url},
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from api.console.lookups import department_names
 from api.console.ops import moment
 from api.console.refusals import REFUSALS
 from api.console.subscriptions import may_preview, may_request
@@ -73,7 +74,7 @@ def item(code: str, page: PageDep) -> HTMLResponse:
                        may_preview=may_preview(page, code), may_verify=may_verify(page, code),
                        may_review=may_review, review_states=states,
                        version=_current_version(page, found), batches=_recent_batches(page, found),
-                       subscribers=_subscribers(page, code, found.department), names=_names(page),
+                       subscribers=_subscribers(page, code, found.department), names=department_names(page),
                        at=moment)  # fmt: skip
 
 
@@ -102,11 +103,6 @@ def _subscribers(page: PageDep, code: str, provider: str) -> list[usage.Subscrib
         return []
     found = usage.subscribers(page.session, code)
     return [subscriber for subscriber in found if subscriptions_api.may_know(page.guard, subscriber.consumer, provider)]
-
-
-def _names(page: PageDep) -> dict[str, Any]:
-    rows = page.session.execute(select(Department.code, Department.name_zh, Department.name_en))
-    return {row.code: row for row in rows}
 
 
 def _review_states(page: PageDep, code: str) -> dict[str, str]:

@@ -8,12 +8,8 @@ from fastapi.responses import HTMLResponse
 from starlette.requests import Request
 
 from api.console import i18n
+from api.console.i18n import marked as _
 from api.console.web import CONTENT_SECURITY_POLICY, PREFIX, environment
-
-
-def _(message: str) -> str:
-    return message  # marks a message for the catalogs; translated when the page is made
-
 
 MESSAGES = {
     400: _("The request was not understood. Go back, reload the page and try again."),

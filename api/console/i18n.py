@@ -52,6 +52,11 @@ def _accepted(header: str) -> list[str]:
     return [tag for _, _, tag in sorted(weighted)]
 
 
+def marked(message: str) -> str:
+    """Marks a message for the catalogs (imported as ``_``: Babel extracts its calls); translated when shown."""
+    return message
+
+
 @functools.cache
 def translations(language: str) -> Translations:
     with (LOCALES_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as po:

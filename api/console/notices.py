@@ -8,17 +8,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from api.console import i18n
+from api.console.i18n import marked as _
+from api.console.lookups import item_titles
 from api.console.web import Page
-from catalog.items.models import CatalogItem
 from catalog.notifications.service import NotificationRead
-
-
-def _(message: str) -> str:
-    return message  # marks a message for the catalogs; translated when shown
-
 
 MESSAGES: dict[str, str | dict[str, str]] = {
     "subscription_awaits_approval": {
@@ -85,7 +79,7 @@ DIGEST_NAMED = 20  # as many items as the stored digest names
 
 def said(page: Page, notices: list[NotificationRead]) -> dict[int, str]:
     """Each notification's text in the page's language, by notification id."""
-    titles = _titles(page, {notice.item_code for notice in notices if notice.item_code})
+    titles = item_titles(page, {notice.item_code for notice in notices if notice.item_code})
     return {notice.id: _said(page, notice, titles) for notice in notices}
 
 
@@ -165,10 +159,3 @@ def _stored_line(page: Page, message: str) -> str:
     if len(lines) == 2:
         return lines[0] if page.language.startswith("zh") else lines[1]
     return message
-
-
-def _titles(page: Page, codes: set[str]) -> dict[str, str]:
-    if not codes:
-        return {}
-    rows = page.session.execute(select(CatalogItem.code, CatalogItem.title).where(CatalogItem.code.in_(codes)))
-    return {code: title for code, title in rows}

@@ -19,8 +19,9 @@ from urllib.parse import quote
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 
+from api.console.i18n import marked as _
+from api.console.lookups import department_names, item_titles
 from api.console.refusals import REFUSALS, refusal
 from api.console.web import PREFIX, FormDep, Page, PageDep
 from api.problems import ApiProblem
@@ -28,13 +29,11 @@ from api.routers import freshness as freshness_api
 from api.routers import runs as runs_api
 from catalog.access.policy import EVERYWHERE
 from catalog.delivery.access_cache import PublishedVersion
-from catalog.departments.models import Department
 from catalog.departments.schemas import CODE_PATTERN
 from catalog.errors import Forbidden, InvalidTransition, NotFound
 from catalog.ingest import runs
 from catalog.ingest.failing_rows import FailingRowsNotKept
 from catalog.ingest.quarantine import BatchNotQuarantined
-from catalog.items.models import CatalogItem
 from catalog.ops.schemas import FreshnessStatus, ItemFreshness
 
 router = APIRouter()
@@ -42,10 +41,6 @@ PAGE_SIZE = 50  # pipelines a page
 QUARANTINE_PAGE = 50  # quarantined batches a page, oldest first
 DECISIONS = ("release", "discard")
 FILTERS = ("department", "status")
-
-
-def _(message: str) -> str:
-    return message  # marks a message for the catalogs; translated when shown
 
 
 NO_BATCH = _("There is no such batch, or it is not yours to see.")
@@ -110,19 +105,6 @@ def _not_found(page: Page, error: Exception) -> str | None:
     return page.t(NO_BATCH) if isinstance(error, NotFound) else None
 
 
-def _departments(page: Page) -> dict[str, Any]:
-    rows = page.session.execute(select(Department.code, Department.name_zh, Department.name_en)).all()
-    return {row.code: row for row in rows}
-
-
-def _titles(page: Page, codes: set[str]) -> dict[str, str]:
-    """The titles of items whose runs the person was given (what they may see was decided by the API)."""
-    if not codes:
-        return {}
-    statement = select(CatalogItem.code, CatalogItem.title).where(CatalogItem.code.in_(codes))
-    return {code: title for code, title in page.session.execute(statement)}
-
-
 def _query_int(page: Page, name: str) -> int | None:
     value = page.request.query_params.get(name, "").strip()
     if not (value.isascii() and value.isdigit() and len(value) <= 10):
@@ -164,7 +146,7 @@ def pipelines(page: PageDep) -> HTMLResponse | RedirectResponse:
     return page.render(
         "ops.html", rows=rows, found=found, asked=asked, error=error, pages=pages, here=number,
         quarantined=len(waiting.batches), more_quarantined=waiting.next_after is not None,
-        names=_departments(page), everywhere=page.guard.allows(EVERYWHERE, *runs.READ),
+        names=department_names(page), everywhere=page.guard.allows(EVERYWHERE, *runs.READ),
         statuses=list(FreshnessStatus), at=moment,
     )  # fmt: skip
 
@@ -219,7 +201,7 @@ def _quarantine_page(page: Page, after: int | None = None, status: int = 200, er
         return _refused(page, refused)
     operable = {run.batch for run in found.batches if _may_operate(page, run)}
     return page.render("quarantine.html", status, batches=found.batches, next_after=found.next_after, after=after,
-                       operable=operable, names=_departments(page), titles=_titles(page, {run.item for run in
+                       operable=operable, names=department_names(page), titles=item_titles(page, {run.item for run in
                        found.batches}), error=error, typed=typed, notice=notice, at=moment)  # fmt: skip
 
 
@@ -290,8 +272,8 @@ def _report_page(page: Page, batch: int, status: int = 200, error: str | None = 
     return page.render(
         "run.html", status, run=found, failing=failing, passed=len(checks) - len(failing),
         dropped=list(found.report.get("dropped_rows") or []), may_operate=_may_operate(page, found),
-        airflow=dag_url(page, found.item), error=error, typed=typed, at=moment, names=_departments(page),
-        titles=_titles(page, {found.item}),
+        airflow=dag_url(page, found.item), error=error, typed=typed, at=moment, names=department_names(page),
+        titles=item_titles(page, {found.item}),
     )  # fmt: skip
 
 

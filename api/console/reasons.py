@@ -8,12 +8,8 @@ import functools
 import re
 
 from api.console import i18n, terms
+from api.console.i18n import marked as _
 from catalog.ingest.reasons import REASONS
-
-
-def _(message: str) -> str:
-    return message  # marks a message for the catalogs; translated when shown
-
 
 SAID = {
     "unchecked": _("%(field)s: %(rule)s could not be checked: %(error)s"),

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from api.console.i18n import marked as _
 from api.console.web import Page
 from api.problems import ApiProblem
 from catalog.errors import DomainError
-
-
-def _(message: str) -> str:
-    return message  # marks a message for the catalogs; translated when shown
-
 
 BY_CODE = {
     "subscription_exists": _("Your department already has an open subscription or request for this item."),

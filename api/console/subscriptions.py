@@ -48,13 +48,15 @@ def _visible_item(page: Page, code: str) -> ItemRead | None:
     return item if may_see(item, page.guard) else None
 
 
-def may_preview(page: Page, code: str) -> bool:
-    """Whether the API would serve this person the item's data (an active subscription of their department's)."""
+def may_preview(page: Page, code: str, verifying: bool = False) -> bool:
+    """Whether the API would serve this person the item's data (an active subscription of their department's), or
+    with ``verifying`` answer their look-ups (a subscription of either kind)."""
     if page.principal.anonymous or not page.guard.allows(str(page.principal.department), "data", "read"):
         return False
     try:
-        delivery.grant_for(page.session, page.guard.platform.access, page.principal, code, None)
+        delivery.grant_for(page.session, page.guard.platform.access, page.principal, code, verifying=verifying)
     except REFUSALS:
+        page.session.rollback()
         return False
     return True
 

@@ -4,11 +4,7 @@ catalog records them (English identifiers) and people read them. A value not lis
 from __future__ import annotations
 
 from api.console import i18n
-
-
-def _(message: str) -> str:
-    return message  # marks a message for the catalogs; translated when shown
-
+from api.console.i18n import marked as _
 
 DATA_TYPES = {
     "string": _("text"), "integer": _("integer"), "decimal": _("decimal"), "date": _("date"),

@@ -12,34 +12,22 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from api.console.i18n import marked as _
 from api.console.refusals import REFUSALS, refusal
+from api.console.subscriptions import may_preview
 from api.console.web import FormDep, Page, PageDep
 from api.routers import data as data_api
-from catalog.delivery import service as delivery
 from catalog.delivery.verification import MAX_RECORDS
 
 router = APIRouter()
 MAX_TEXT = 200_000  # characters pasted: 1,000 records of a few fields
 
 
-def _(message: str) -> str:
-    return message  # marks a message for the catalogs; translated when shown
-
-
 FORMAT = _("Give a header line of field names, then one record a line (at most %(count)s).")
 
 
 def may_verify(page: Page, code: str) -> bool:
-    """Whether the API would answer this person's look-ups (an active subscription of their department's, of
-    either kind)."""
-    if page.principal.anonymous or not page.guard.allows(str(page.principal.department), "data", "read"):
-        return False
-    try:
-        delivery.grant_for(page.session, page.guard.platform.access, page.principal, code, verifying=True)
-    except REFUSALS:
-        page.session.rollback()
-        return False
-    return True
+    return may_preview(page, code, verifying=True)
 
 
 @router.get("/items/{code}/verify", response_class=HTMLResponse)
@@ -59,7 +47,8 @@ def verify_submitted(code: str, page: PageDep, form: FormDep) -> HTMLResponse:
         error = page.t(FORMAT, count=MAX_RECORDS)
         return page.render("verify.html", 422, code=code, typed=typed, found=None, error=error, max_records=MAX_RECORDS)
     try:
-        found = data_api.verified(code, data_api.VerifyRequest(records=records), page.session, page.guard)  # type: ignore[arg-type]
+        asked = data_api.VerifyRequest.model_validate({"records": records})
+        found = data_api.verified(code, asked, page.session, page.guard)
     except REFUSALS as refused:
         page.session.rollback()
         error = page.t(FORMAT, count=MAX_RECORDS) if isinstance(refused, ValidationError) else refusal(page, refused)
