@@ -66,7 +66,8 @@ def test_the_anonymous_see_open_data_only_and_no_sign_out(open_page: Callable[..
 def test_a_phone_screen_shows_the_catalog_without_sideways_scrolling(open_page: Callable[..., Page]) -> None:
     page = open_page("zsj-user", width=390, height=844)
     page.get_by_label("关键词").fill("人口")
-    page.keyboard.press("Enter")
+    with page.expect_navigation():  # the item is listed before the search too: wait for the results' page
+        page.keyboard.press("Enter")
     expect(page.get_by_role("link", name="人口基本信息")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     looked_at(page, "catalog-phone-zh")
