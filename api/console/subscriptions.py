@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from api.console import notices
 from api.console.refusals import REFUSALS, refusal
+from api.console.scope_form import posted_scope, scope_values
 from api.console.web import PREFIX, FormDep, Page, PageDep
 from api.deps import MAX_ID
 from api.routers import data as data_api
@@ -95,7 +96,7 @@ def request_submitted(code: str, page: PageDep, form: FormDep) -> HTMLResponse |
         body = SubscriptionCreate.model_validate({
             "item": code, "fields": chosen, "purpose": form.get("purpose", "").strip(),
             "legal_basis": form.get("legal_basis", "").strip(), "period_days": form.get("period_days", ""),
-            "kind": form.get("kind") or "read",
+            "kind": form.get("kind") or "read", "scope": posted_scope(form),
         })  # fmt: skip
         made = api.request(body, page.session, page.guard, page.request.app.state.platform)
     except REFUSALS as error:
@@ -139,9 +140,10 @@ def detail(subscription_id: int, page: PageDep) -> HTMLResponse:
 
 def _detail(page: Page, found: SubscriptionRead, status: int = 200, error: str | None = None) -> HTMLResponse:
     max_days = page.guard.platform.settings.max_subscription_days
-    return page.render(
-        "subscription.html", status, sub=found, error=error, may=_actions(page, found), max_days=max_days
-    )
+    may = _actions(page, found)
+    item = _visible_item(page, found.item) if may["approve"] else None
+    return page.render("subscription.html", status, sub=found, error=error, may=may, max_days=max_days,
+                       item_fields=item.fields if item else [], scope_values=scope_values(found.scope))  # fmt: skip
 
 
 def _read(page: Page, subscription_id: int) -> SubscriptionRead | None:
@@ -200,7 +202,7 @@ def decide(subscription_id: int, action: str, page: PageDep, form: FormDep) -> H
     try:
         if action == "approve":
             level = form.get("level") or None
-            approval = api.Approval(level=level)  # type: ignore[arg-type]
+            approval = api.Approval(level=level, scope=posted_scope(form))  # type: ignore[arg-type]
             api.approve(subscription_id, page.session, page.guard, platform, approval)
         elif action == "reapproval":
             api.request_reapproval(subscription_id, page.session, page.guard, platform)

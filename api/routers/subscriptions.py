@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import Guard, GuardDep, Id, PlatformDep, SessionDep
 from catalog.classification.review import NO_NUL
 from catalog.subscriptions import reapproval, service
+from catalog.subscriptions.scopes import Scope
 from catalog.subscriptions.service import Rules, SubscriptionCreate, SubscriptionRead, SubscriptionStatus
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
@@ -33,6 +34,11 @@ class Approval(BaseModel):
         le=4,
         description="Approve up to this level (the approval that activates it): "
         "requested fields above it are delivered masked. By default, the requested fields' level.",
+    )
+    scope: Scope | None = Field(
+        default=None,
+        description="Grant only these rows (see the request's scope): set by the provider's steward, or narrowing "
+        "the scope asked for (a data officer may narrow the provider's further). By default, the rows asked for.",
     )
 
 
@@ -81,9 +87,9 @@ def approve(
     current = service.read(session, rules, subscription_id).status
     as_officer = current is SubscriptionStatus.PROVIDER_APPROVED
     _require_approver(parties, guard, current is SubscriptionStatus.REQUESTED or as_officer, as_officer)
-    level = body.level if body is not None else None
+    level, scope = (body.level, body.scope) if body is not None else (None, None)
     with guard.refusals_audited("subscription.approve", subscription_id=subscription_id):
-        return service.approve(session, rules, subscription_id, guard.principal, as_officer, level)
+        return service.approve(session, rules, subscription_id, guard.principal, as_officer, level, scope)
 
 
 @router.post("/{subscription_id}/reject", response_model=SubscriptionRead)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Any
 
 REPORTS = ("levels", "unreviewed", "proposals", "decisions")  # the classification reports (reports.py)
 
@@ -14,6 +18,43 @@ class DataType(StrEnum):
     DATE = "date"
     DATETIME = "datetime"
     BOOLEAN = "boolean"
+
+    @property
+    def ordered(self) -> bool:
+        """Whether its values have a range (a scope's from and to)."""
+        return self in (DataType.INTEGER, DataType.DECIMAL, DataType.DATE, DataType.DATETIME)
+
+    def parse(self, text: str) -> Any:
+        """A value of this type from its text, as stored (ValueError if the text is not one)."""
+        try:
+            return _PARSERS.get(self, str)(text)
+        except InvalidOperation:
+            raise ValueError(text) from None
+
+
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "是"), ("false", "0", "no", "否")
+
+
+def _decimal(text: str) -> Decimal:
+    number = Decimal(text)
+    if not number.is_finite():  # NaN and infinities: no stored value is one (and sNaN cannot be hashed)
+        raise ValueError(text)
+    return number
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError(text)
+    return text.lower() in TRUE_WORDS
+
+
+_PARSERS: dict[DataType, Callable[[str], Any]] = {
+    DataType.INTEGER: int,
+    DataType.DECIMAL: _decimal,
+    DataType.DATE: date.fromisoformat,
+    DataType.DATETIME: datetime.fromisoformat,
+    DataType.BOOLEAN: _boolean,
+}
 
 
 class SemanticType(StrEnum):

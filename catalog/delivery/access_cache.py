@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +69,7 @@ class ActiveSubscription:
     expires_at: datetime
     masked_fields: frozenset[str] = frozenset()  # masked whatever their level, until re-approved
     kind: str = "read"  # read: the data; verify: look-ups of records the consumer holds, nothing more
+    scope: Mapping[str, Any] | None = field(default=None, compare=False)  # the rows granted, as stored (scopes.py)
 
     def masks(self, name: str, level: int) -> bool:
         return level > self.approved_level or name in self.masked_fields
@@ -227,7 +228,7 @@ def load_item_access(session: Session, code: str) -> ItemAccess | None:
     )
     subscriptions = session.execute(
         select(Subscription.id, Subscription.fields, Subscription.approved_level, Subscription.expires_at)
-        .add_columns(Subscription.masked_fields, Subscription.kind, Department.code)
+        .add_columns(Subscription.masked_fields, Subscription.kind, Subscription.scope, Department.code)
         .join(Department, Subscription.consumer_department_id == Department.id)
         .where(Subscription.item_id == row.id, Subscription.status == SubscriptionStatus.ACTIVE)
     )
@@ -240,10 +241,12 @@ def load_item_access(session: Session, code: str) -> ItemAccess | None:
             DeclaredField(f.name, DataType(f.data_type), f.level, MaskingRule(f.masking), f.is_key) for f in declared
         ),
         current=current,
-        subscriptions={
-            s.code: ActiveSubscription(
-                s.id, frozenset(s.fields), s.approved_level or 0, s.expires_at, frozenset(s.masked_fields or ()), s.kind
-            )
-            for s in subscriptions
-        },
+        subscriptions={s.code: _active(s) for s in subscriptions},
+    )
+
+
+def _active(row: Any) -> ActiveSubscription:
+    masked = frozenset(row.masked_fields or ())
+    return ActiveSubscription(
+        row.id, frozenset(row.fields), row.approved_level or 0, row.expires_at, masked, row.kind, row.scope or None
     )

@@ -14,8 +14,6 @@ import io
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache, partial
 from typing import Any
 
@@ -58,6 +56,7 @@ from catalog.ingest.publish import ROW_COLUMN, positional_table
 from catalog.items.errors import ItemNotFound
 from catalog.items.schemas import ItemStatus
 from catalog.prefetch import prefetched
+from catalog.subscriptions import scopes
 
 MAX_PAGE = 1000
 STREAM_BATCH = 5000
@@ -72,7 +71,6 @@ ARROW_TYPES = {
     DataType.DATETIME: pa.timestamp("us"),
     DataType.BOOLEAN: pa.bool_(),
 }  # others (text, and decimals as their exact text) are strings
-TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "是"), ("false", "0", "no", "否")
 
 
 VERIFY = "verify"  # a subscription's kind: look-ups of records by key, no reading of the data
@@ -115,6 +113,11 @@ class Grant:
     # A verification subscription's: look-ups by the item's key whatever the level (approved with the key's level).
     # Any other grant looks up only by a key it shows unmasked.
     verifies_by_key: bool = False
+    scope: tuple[scopes.Term, ...] = ()  # the rows granted (none: every row), typed as the version's columns
+
+    @property
+    def whole_version(self) -> bool:
+        return not self.scope
 
     @property
     def names(self) -> list[str]:
@@ -162,8 +165,21 @@ def grant_for(
         if f.name in columns and not (masks(f.name, f.level) and f.masking is MaskingRule.DROP)
     )
     by_key = subscription is not None and subscription.kind == VERIFY
+    scope = _scope_of(subscription.scope if subscription else None, published)
     return Grant(item_code, published.number, published.table_name, published.row_count, published.fields, shown,
-                 subscription_id, cache.pseudonym_key, by_key)  # fmt: skip
+                 subscription_id, cache.pseudonym_key, by_key, scope)  # fmt: skip
+
+
+def _scope_of(stored: Mapping[str, Any] | None, published: PublishedVersion) -> tuple[scopes.Term, ...]:
+    """The granted rows as conditions on the version's columns; a scope the version cannot meet serves nothing."""
+    if not stored:
+        return ()
+    types = {field["name"]: DataType(field["data_type"]) for field in published.fields}
+    missing = sorted(name for name in stored if name not in types)
+    if missing:
+        raise scopes.ScopeUnavailable(f"version {published.number} has no field {', '.join(missing)}, which the "
+                                      "subscription's scope limits rows by: nothing can be served from it")  # fmt: skip
+    return scopes.terms(stored, types)
 
 
 def _above_open_data(name: str, level: int) -> bool:
@@ -201,7 +217,8 @@ def rows_query(
     row = table.c[ROW_COLUMN]
     columns: list[ColumnElement[Any]] = [row]
     columns += [shown(f, table.c[f.column]) if shown else table.c[f.column] for f in grant.fields]
-    statement = select(*columns).where(row > bindparam("after", 0, type_=BigInteger)).order_by(row)
+    statement = select(*columns).where(row > bindparam("after", 0, type_=BigInteger), *scoped(table, grant))
+    statement = statement.order_by(row)
     by_name = {field.name: field for field in grant.fields}
     for name, text in sorted(filters.items()):
         field = by_name.get(name)
@@ -209,6 +226,21 @@ def rows_query(
             raise InvalidFilter(f"{name} is not a field you can filter on: filters apply to fields you see unmasked")
         statement = statement.where(table.c[field.column] == _typed(field, text))
     return statement.limit(bindparam("limit", type_=Integer)) if paged else statement
+
+
+def scoped(table: Table, grant: Grant) -> list[ColumnElement[bool]]:
+    """The conditions of the grant's scope on the version's table (every query of its rows carries them)."""
+    columns = {field["name"]: table.c[field["column"]] for field in grant.version_fields}
+    conditions: list[ColumnElement[bool]] = []
+    for term in grant.scope:
+        column = columns[term.field]
+        if term.values is not None:  # bound one by one: an expanding IN cannot be compiled ahead (_prepared_json_page)
+            conditions.append(column.in_([literal(value, column.type) for value in term.values]))
+        if term.start is not None:
+            conditions.append(column >= term.start)
+        if term.end is not None:
+            conditions.append(column <= term.end)
+    return conditions
 
 
 @lru_cache(maxsize=4096)
@@ -219,7 +251,7 @@ def _version_table(name: str, data_types: tuple[DataType, ...]) -> Table:
 
 
 def count_rows(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> int:
-    if not filters:
+    if not filters and grant.whole_version:
         return grant.row_count  # recorded when the version was published
     inner = rows_query(grant, filters).order_by(None).subquery()
     return int(connection.scalar(select(func.count()).select_from(inner)) or 0)
@@ -553,22 +585,7 @@ class _DrainableSink(io.RawIOBase):
 
 def _typed(field: ShownField, text: str) -> Any:
     try:
-        if field.data_type is DataType.INTEGER:
-            return int(text)
-        if field.data_type is DataType.DECIMAL:
-            number = Decimal(text)
-            if not number.is_finite():  # NaN and infinities: no stored value is one (and sNaN cannot be hashed)
-                raise ValueError(text)
-            return number
-        if field.data_type is DataType.DATE:
-            return date.fromisoformat(text)
-        if field.data_type is DataType.DATETIME:
-            return datetime.fromisoformat(text)
-        if field.data_type is DataType.BOOLEAN:
-            if text.lower() not in TRUE_WORDS + FALSE_WORDS:
-                raise ValueError(text)
-            return text.lower() in TRUE_WORDS
-    except (ValueError, InvalidOperation):
+        return field.data_type.parse(text)
+    except ValueError:
         # The value itself is never repeated: problem bodies end up in proxies' and clients' logs.
         raise InvalidFilter(f"{field.name}: the value given is not a {field.data_type.value}") from None
-    return text

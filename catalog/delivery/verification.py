@@ -31,6 +31,7 @@ from catalog.delivery.service import (
     _typed,
     _version_table,
     json_rows,
+    scoped,
     shown_batch,
 )
 from catalog.errors import DomainError
@@ -147,7 +148,7 @@ def _rows_by_key(
         else tuple_(*key_columns).in_(sorted(keys, key=repr))
     )
     found: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row in connection.execute(select(*wanted).where(condition)):
+    for row in connection.execute(select(*wanted).where(condition, *scoped(table, grant))):
         stored = dict(row._mapping)
         found[tuple(stored[field.column] for field in key)].append(stored)
     return found

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,6 +44,10 @@ class Subscription(Base):
     # match may compare and returns)
     kind: Mapped[str] = mapped_column(String(8), default="read", server_default="read")
     approved_level: Mapped[int | None] = mapped_column(Integer)  # fields above it are masked
+    # Row-level scope (catalog.subscriptions.scopes): the rows asked for, and the rows granted (set or narrowed by
+    # the provider's steward at approval; it holds in every read, count, look-up and delivery). None: every row.
+    requested_scope: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    scope: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(Text)
     legal_basis: Mapped[str] = mapped_column(Text)
     period_days: Mapped[int] = mapped_column(Integer)

@@ -28,6 +28,7 @@ from catalog.access.changes import ITEM, note_change
 from catalog.access.service import Principal, department_id
 from catalog.audit import service as audit
 from catalog.classification import stewardship
+from catalog.classification.types import DataType
 from catalog.db import utcnow
 from catalog.departments.models import Department
 from catalog.errors import Conflict, DomainError, InvalidTransition, NotFound
@@ -36,6 +37,7 @@ from catalog.items.errors import ItemNotFound
 from catalog.items.models import CatalogItem, ItemField
 from catalog.items.schemas import FieldDeclaration, ItemStatus, SharingType
 from catalog.notifications import notices
+from catalog.subscriptions import scopes
 from catalog.subscriptions.models import Subscription
 
 
@@ -89,6 +91,12 @@ class SubscriptionCreate(BaseModel):
         description="read: the fields' data (pages, downloads); verify: look-ups of records the consumer holds by "
         "the item's key, answering match or no match and, for a match, these fields (masked as reads are).",
     )
+    scope: scopes.Scope | None = Field(
+        default=None,
+        description='The rows asked for, e.g. {"所属街道": {"in": ["坪山街道"]}, "登记日期": {"from": "2024-01-01"}}: '
+        "each condition is in (a list of values) or a range (from and/or to, inclusive); a row meets them all. "
+        "The provider's steward may narrow it at approval. None: every row.",
+    )
 
     @field_validator("fields")
     @classmethod
@@ -128,6 +136,12 @@ class SubscriptionRead(BaseModel):
     reapproval_level: int | None
     renewal_days: int | None = Field(
         default=None, description="The days a pending re-approval adds to the period: a renewal."
+    )
+    requested_scope: dict[str, Any] | None = Field(default=None, description="The rows the consumer asked for.")
+    scope: dict[str, Any] | None = Field(
+        default=None,
+        description="The rows granted (as asked for, or as the provider narrowed them): they hold in every read, "
+        "count, look-up and delivery. None: every row.",
     )
 
 
@@ -175,6 +189,7 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
     if session.scalar(_open_of(stored.id, consumer_id)) is not None:
         raise SubscriptionExists(f"{consumer} already has an open subscription to {item.code}")
     level = decided_level(item.fields, body.fields, body.kind)
+    scope = scopes.stored(body.scope, {field.name: field.data_type for field in item.fields})
     subscription = Subscription(
         item_id=stored.id,
         consumer_department_id=consumer_id,
@@ -186,6 +201,8 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
         requested_by=actor.subject,
         notify_new_versions=body.notify_new_versions,
         kind=body.kind,
+        requested_scope=scope,
+        scope=scope,
     )
     try:
         with session.begin_nested():  # a request racing this one may have been stored meanwhile
@@ -196,16 +213,24 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
     automatic = item.sharing_type is SharingType.UNCONDITIONAL and level <= rules.auto_approve_max_level
     if automatic:
         _activate(session, subscription, level)
-    _audit(session, subscription, actor, "subscription.request", item.code, automatic=automatic, level=level)
+    _audit(session, subscription, actor, "subscription.request", item.code, automatic=automatic, level=level,
+           **({"scope": scope} if scope else {}))  # fmt: skip
     notices.subscription_changed(session, subscription.id)
     return read(session, rules, subscription.id)
 
 
 def approve(
-    session: Session, rules: Rules, subscription_id: int, actor: Principal, as_officer: bool, level: int | None = None
+    session: Session,
+    rules: Rules,
+    subscription_id: int,
+    actor: Principal,
+    as_officer: bool,
+    level: int | None = None,
+    scope: scopes.Scope | None = None,
 ) -> SubscriptionRead:
     """The provider's approval of a request, or (as_officer) the officer's of a provider-approved one. Either
-    may approve up to a lower level than requested (the lower one holds): fields above it are then masked."""
+    may approve up to a lower level than requested (the lower one holds): fields above it are then masked; and
+    either may set the rows granted (``scope``), within those asked for (or approved by the provider)."""
     current = read(session, rules, subscription_id)
     if as_officer:
         expected, target = SubscriptionStatus.PROVIDER_APPROVED, SubscriptionStatus.ACTIVE
@@ -220,6 +245,8 @@ def approve(
             f"subscription {subscription_id} is {current.status.value}: {who} cannot approve it"
         )
     values: dict[str, Any] = {"status": target, **decided}
+    if scope is not None:
+        values["scope"] = _narrowed(session, current, scope)
     cap = current.approved_level if current.approved_level is not None else current.level  # the provider's, if any
     if level is not None:
         cap = min(cap, level)
@@ -235,9 +262,27 @@ def approve(
         }
     _change(session, subscription_id, expected, values)
     action = "subscription.approve_officer" if as_officer else "subscription.approve_provider"
-    _audit(session, subscription_id, actor, action, current.item, to=target.value, level=values.get("approved_level"))
+    _audit(session, subscription_id, actor, action, current.item, to=target.value, level=values.get("approved_level"),
+           **({"scope": values["scope"]} if "scope" in values else {}))  # fmt: skip
     notices.subscription_changed(session, subscription_id)
     return read(session, rules, subscription_id)
+
+
+def _narrowed(session: Session, current: SubscriptionRead, scope: scopes.Scope) -> dict[str, Any] | None:
+    """The scope an approval grants: within what was asked for (and what the provider approved)."""
+    rows = session.execute(
+        select(ItemField.name, ItemField.data_type)
+        .join(CatalogItem, CatalogItem.id == ItemField.item_id)
+        .where(CatalogItem.code == current.item)
+    )
+    types = {name: DataType(data_type) for name, data_type in rows}
+    granted = scopes.stored(scope, types)
+    if not scopes.narrows(granted, current.scope, types):
+        raise scopes.InvalidScope(
+            f"the scope approved must lie within the rows asked for ({scopes.describe(current.scope)}): an approval "
+            "may narrow a scope, never widen it"
+        )
+    return granted
 
 
 def masked_at(session: Session, current: SubscriptionRead, cap: int) -> list[str]:
@@ -374,6 +419,8 @@ def _reads(session: Session, rules: Rules, statement: Select[Any]) -> list[Subsc
                 reapproval_status=subscription.reapproval_status,
                 reapproval_level=subscription.reapproval_level,
                 renewal_days=subscription.renewal_days,
+                requested_scope=subscription.requested_scope,
+                scope=subscription.scope,
             )
         )
     return reads

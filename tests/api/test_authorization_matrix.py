@@ -4,9 +4,14 @@ status, and no response body in any format carries an unmasked resident ID."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
@@ -42,17 +47,23 @@ def headers(as_: dict[str, dict[str, str]], database: str) -> dict[str, dict[str
 
 
 def set_subscription(
-    client: TestClient, database: str, as_: dict[str, dict[str, str]], state: str, level: int = 2
+    client: TestClient,
+    database: str,
+    as_: dict[str, dict[str, str]],
+    state: str,
+    level: int = 2,
+    scope: dict[str, Any] | None = None,
 ) -> int | None:
     """zsj's subscription to the population item in the given state (None: there is none), approved up to
-    ``level``: at 2 the resident IDs (level 3) are delivered masked even to the subscriber."""
+    ``level``: at 2 the resident IDs (level 3) are delivered masked even to the subscriber; limited to ``scope``."""
     engine = make_engine(database)
     with session_scope(engine) as session:
         session.execute(delete(Subscription))
         announce_every_item(session)
     subscription_id = None
     if state != "none":
-        subscription_id = client.post("/subscriptions", json=REQUEST, headers=as_["zsj-user"]).json()["id"]
+        request = REQUEST | {"scope": scope}
+        subscription_id = client.post("/subscriptions", json=request, headers=as_["zsj-user"]).json()["id"]
         values: dict[str, Any] = {"requested": {}, "active": {"status": "active", "approved_level": level,
                                   "active_from": utcnow(), "expires_at": utcnow() + timedelta(days=1)},
                                   "expired": {"status": "active", "approved_level": level, "active_from": utcnow(),
@@ -103,3 +114,51 @@ def test_no_one_reads_a_field_the_subscription_does_not_include(
     assert {name for row in page["rows"] for name in row} == {"_row", "公民身份号码", "所属社区"}
     assert page["masked_fields"] == []  # approved at level 3: the resident IDs are readable to this subscriber
     assert {row["公民身份号码"] for row in page["rows"]} == set(published)
+
+
+SCOPES: dict[str, dict[str, Any]] = {
+    "community": {"所属社区": {"in": ["碧岭社区"]}},
+    "births": {"出生日期": {"from": "1985-01-01", "to": "1990-12-31"}},
+}
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_no_row_outside_the_scope_in_any_output(
+    client: TestClient,
+    database: str,
+    as_: dict[str, dict[str, str]],
+    headers: dict[str, dict[str, str]],
+    samples_dir: Path,
+    published: list[str],
+    scope: str,
+) -> None:
+    """The scope dimension: with zsj's subscription limited to some rows (and the resident IDs readable), no caller
+    gets a row outside it from any endpoint in any format; zsj's callers get exactly the rows inside it."""
+    set_subscription(client, database, as_, "active", level=3, scope=SCOPES[scope])
+    residents = list(csv.DictReader((samples_dir / "psga_population_20261121.csv").open(encoding="utf-8-sig")))
+    ((name, condition),) = SCOPES[scope].items()
+    inside = [r["公民身份号码"] for r in residents if condition.get("from", r[name]) <= r[name] <=
+              condition.get("to", r[name]) and r[name] in condition.get("in", [r[name]])]  # fmt: skip
+    outside = set(published) - set(inside)
+    assert inside and outside
+    for caller in CALLERS:
+        for path in DATA:
+            response = client.get(f"/items/{ITEM}{path}", headers=headers[caller])
+            assert response.status_code == READ[caller]("active"), (caller, path)
+            body = response.content.decode("utf-8", errors="replace")
+            assert not [value for value in outside if value in body], (caller, path)
+            if response.status_code == 200:
+                assert _ids(path, response.content) == inside, (caller, path)
+    verified = client.post(f"/items/{ITEM}/verify", headers=as_["zsj-user"],
+                           json={"records": [{"公民身份号码": value} for value in sorted(outside)[:1000]]})  # fmt: skip
+    assert [result["match"] for result in verified.json()["results"]] == [False] * min(len(outside), 1000)
+
+
+def _ids(path: str, body: bytes) -> list[str]:
+    if path == "/data":
+        return [row["公民身份号码"] for row in json.loads(body)["rows"]]
+    if path == "/data.csv":
+        return [row["公民身份号码"] for row in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))]
+    if path == "/data.jsonl":
+        return [json.loads(line)["公民身份号码"] for line in body.decode().splitlines()]
+    return [str(value) for value in pq.read_table(io.BytesIO(body)).column("公民身份号码").to_pylist()]
