@@ -15,9 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import console, docs, headers, health, logs, metrics, problems
 from api.console.errors import error_page, is_console
 from api.deps import Platform
-from api.routers import audit, auth, data, items, notifications, policy, review, subscriptions
+from api.routers import audit, auth, data, deliveries, items, notifications, policy, review, subscriptions
 from api.routers import freshness as freshness_router
 from api.routers import runs as runs_router
+from api.routers import utilisation as utilisation_router
 from catalog.db import make_engine
 from catalog.ingest.manifest import follow_catalog
 from catalog.ops.metrics import CatalogFigures
@@ -149,12 +150,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(items.router)
     app.include_router(subscriptions.router)
     app.include_router(data.router)
+    app.include_router(deliveries.router)
     app.include_router(review.router)
     app.include_router(notifications.router)
     app.include_router(runs_router.router)
     app.include_router(freshness_router.router)
     app.include_router(audit.router)
     app.include_router(policy.router)
+    app.include_router(utilisation_router.router)
     console.install(app)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(NulInAddressRefused)

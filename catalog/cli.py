@@ -46,6 +46,8 @@ DEFERRED_GROUPS: dict[str, tuple[str, str, str]] = {
     "audit": ("catalog.audit.commands", "audit_app", "The audit trail: list, seal, verify, head."),
     "policy": ("catalog.access.commands", "policy_app", "Access policy: drift checks."),
     "data": ("catalog.delivery.commands", "data_app", "Shared data: verification look-ups."),
+    "deliveries": ("catalog.push.commands", "deliveries_app", "Push delivery: records, runs."),
+    "usage": ("catalog.utilisation.commands", "usage_app", "Utilisation figures: platform, departments, months."),
     "notifications": (
         "catalog.notifications.commands",
         "notifications_app",

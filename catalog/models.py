@@ -12,4 +12,6 @@ def import_all_models() -> None:
     import catalog.items.models
     import catalog.notifications.models
     import catalog.ops.models
-    import catalog.subscriptions.models  # noqa: F401
+    import catalog.push.models
+    import catalog.subscriptions.models
+    import catalog.utilisation.models  # noqa: F401

@@ -82,6 +82,15 @@ class Settings(BaseSettings):
     notification_retry_max_seconds: float = Field(default=3600.0, ge=0)
     notification_allowed_hosts: list[str] = Field(default_factory=list)
 
+    # Push delivery (catalog/push): webhooks are sent as notifications are (the same allowed hosts and timeout), with
+    # a download link valid for delivery_link_minutes; local file drops go under delivery_dir (default <data dir>/
+    # outbound), other fsspec schemes (e.g. ["s3"]) only when listed; a database target gets at most
+    # delivery_database_seconds per version.
+    delivery_dir: Path | None = None
+    delivery_file_schemes: list[str] = Field(default_factory=list)
+    delivery_link_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
+    delivery_database_seconds: float = Field(default=600.0, gt=0)
+
     # Health and metrics (api/health.py, api/metrics.py). /metrics asks for this bearer token when it is set; outside
     # local mode it is not served at all without one. With several API processes each writes its figures under
     # metrics_dir (default <data dir>/metrics, emptied when the server starts): one directory per server, never shared
@@ -125,6 +134,10 @@ class Settings(BaseSettings):
     @property
     def resolved_drop_dir(self) -> Path:
         return (self.drop_dir or self.resolved_data_dir / "drop").expanduser().resolve()
+
+    @property
+    def resolved_delivery_dir(self) -> Path:
+        return (self.delivery_dir or self.resolved_data_dir / "outbound").expanduser().resolve()
 
     @property
     def pipeline_manifest(self) -> Path:

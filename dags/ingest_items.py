@@ -23,7 +23,6 @@ no pandas or Great Expectations; of the platform, only its settings).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
 
-from catalog.ingest.assets import item_asset, versions_alias
+from catalog.ingest.assets import item_asset, read_pipelines, versions_alias
 from catalog.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -68,18 +67,7 @@ def dag_id_for(item_code: str) -> str:
 
 
 def pipelines() -> list[dict[str, Any]]:
-    try:
-        return list(json.loads(MANIFEST.read_text(encoding="utf-8"))["pipelines"])
-    except FileNotFoundError:
-        log.error(
-            "NO INGESTION PIPELINES: the pipeline manifest %s does not exist. It is written after every catalog change "
-            "that concerns the pipelines; `datashare catalog import <file>` (or `./dev run`) writes it at once. Is "
-            "DATASHARE_DATA_DIR (or DATASHARE_ENV_FILE) set for this Airflow process as for the catalog's?",
-            MANIFEST,
-        )
-        return []
-    except (ValueError, KeyError, TypeError) as error:  # a damaged manifest: say so, but load no half DAGs
-        raise RuntimeError(f"{MANIFEST} is not a pipeline manifest ({error}); rerun a datashare command") from None
+    return read_pipelines(MANIFEST)
 
 
 @contextmanager

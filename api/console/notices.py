@@ -69,6 +69,10 @@ MESSAGES: dict[str, str | dict[str, str]] = {
         "never_received": _("%(item)s has never received an export: one was due by %(due)s."),
     },
     "version_published": _("Version %(version)s of %(item)s, which your department subscribes to, is published."),
+    "delivery_failed": _(
+        "Version %(version)s of %(item)s could not be delivered to %(consumer)s's target %(target)s (delivery "
+        "%(delivery)s); the next run tries again."
+    ),
     "detection_digest": _(
         "On %(day)s detection proposed %(proposals)s new classification(s) in %(items)s item(s): "
         "%(named)s. See the review queue."
@@ -122,6 +126,8 @@ def _values(page: Page, notice: NotificationRead, titles: dict[str, str]) -> dic
                    "received": _when(page, received) if received else page.t("never")}  # fmt: skip
     elif notice.kind == "version_published":
         values["version"] = detail["version"]
+    elif notice.kind == "delivery_failed":
+        values |= {key: detail[key] for key in ("version", "consumer", "target", "delivery")}
     elif notice.kind == "detection_digest":
         counts = list(detail["items"].items())
         named = ", ".join(f"{item} ({_number(page, count)})" for item, count in counts[:DIGEST_NAMED])

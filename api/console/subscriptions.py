@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from pydantic import ValidationError
 
-from api.console import notices
+from api.console import deliveries, notices
 from api.console.refusals import REFUSALS, refusal
 from api.console.scope_form import posted_scope, scope_values
 from api.console.web import PREFIX, FormDep, Page, PageDep
@@ -143,7 +143,8 @@ def _detail(page: Page, found: SubscriptionRead, status: int = 200, error: str |
     may = _actions(page, found)
     item = _visible_item(page, found.item) if may["approve"] else None
     return page.render("subscription.html", status, sub=found, error=error, may=may, max_days=max_days,
-                       item_fields=item.fields if item else [], scope_values=scope_values(found.scope))  # fmt: skip
+                       item_fields=item.fields if item else [], scope_values=scope_values(found.scope),
+                       delivery=deliveries.section(page, found))  # fmt: skip
 
 
 def _read(page: Page, subscription_id: int) -> SubscriptionRead | None:

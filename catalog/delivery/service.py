@@ -213,7 +213,7 @@ def rows_query(
 ) -> Select[Any]:
     """The grant's rows in order, after the row number bound as ``after`` (and, paged, at most ``limit`` of them);
     ``shown``: how each field's column is selected (as stored by default)."""
-    table = _version_table(grant.table_name, tuple(DataType(field["data_type"]) for field in grant.version_fields))
+    table = version_table(grant)
     row = table.c[ROW_COLUMN]
     columns: list[ColumnElement[Any]] = [row]
     columns += [shown(f, table.c[f.column]) if shown else table.c[f.column] for f in grant.fields]
@@ -226,6 +226,10 @@ def rows_query(
             raise InvalidFilter(f"{name} is not a field you can filter on: filters apply to fields you see unmasked")
         statement = statement.where(table.c[field.column] == _typed(field, text))
     return statement.limit(bindparam("limit", type_=Integer)) if paged else statement
+
+
+def version_table(grant: Grant) -> Table:
+    return _version_table(grant.table_name, tuple(DataType(field["data_type"]) for field in grant.version_fields))
 
 
 def scoped(table: Table, grant: Grant) -> list[ColumnElement[bool]]:
@@ -355,12 +359,15 @@ def _json_object(cells: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnEleme
 def stream_batches(connection: Connection, grant: Grant, filters: Mapping[str, str]) -> Iterator[pa.RecordBatch]:
     """Every row as it is shown to the grantee, in Arrow batches: memory stays flat however large the version.
     PostgreSQL sends the rows with COPY, parsed by Arrow; other databases through a server-side cursor."""
+    return statement_batches(connection, grant, rows_query(grant, filters))
+
+
+def statement_batches(connection: Connection, grant: Grant, statement: Select[Any]) -> Iterator[pa.RecordBatch]:
+    """The rows of a ``rows_query`` statement (perhaps narrowed further) as the grantee sees them, in batches."""
     if connection.dialect.name == "postgresql":
-        batches = _copied_batches(connection, grant, rows_query(grant, filters))
+        batches = _copied_batches(connection, grant, statement)
     else:
-        result = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
-            rows_query(grant, filters)
-        )
+        result = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(statement)
         batches = (_batch_of(grant, rows) for rows in result.partitions(STREAM_BATCH))
     for batch in batches:
         yield shown_batch(grant, batch)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from catalog.access.service import acting_user
@@ -267,25 +267,34 @@ def still_quarantined(engine: Engine, batch_id: int) -> bool:
 
 
 def pending_announcements(session: Session, limit: int = 100) -> list[TaskReport]:
-    """Released batches whose version has not been announced as an Asset event yet, oldest first."""
+    """Versions published outside Airflow not announced as an Asset event yet, oldest first: released batches, and
+    exports ingested through the command line or the API that are still their item's current version (downstream
+    DAGs, push delivery among them, start from the event)."""
+    outside_airflow = and_(
+        IngestBatch.outcome == "published", IngestBatch.trigger.not_like("airflow:%"),
+        CatalogItem.current_version_id == IngestBatch.version_id,
+    )  # fmt: skip
     released = session.execute(
         select(IngestBatch.id, CatalogItem.code, ItemVersion.number, ItemVersion.row_count, IngestBatch.decided_by)
+        .add_columns(IngestBatch.outcome, IngestBatch.trigger)
         .join(CatalogItem, IngestBatch.item_id == CatalogItem.id)
         .join(ItemVersion, IngestBatch.version_id == ItemVersion.id)
-        .where(IngestBatch.outcome == "released", IngestBatch.announced_at.is_(None))
+        .where(or_(IngestBatch.outcome == "released", outside_airflow), IngestBatch.announced_at.is_(None))
         .order_by(IngestBatch.id)
         .limit(limit)
     )
     return [
         TaskReport(
             "decided",
-            f"RELEASED {code} batch {batch} as version {version} with {rows} rows, by {by}",
+            f"RELEASED {code} batch {batch} as version {version} with {rows} rows, by {by}"
+            if outcome == "released"
+            else f"PUBLISHED {code} batch {batch} as version {version} with {rows} rows, by {trigger}",
             item=code,
             batch=batch,
             version=version,
             rows=rows,
         )
-        for batch, code, version, rows, by in released
+        for batch, code, version, rows, by, outcome, trigger in released
     ]
 
 

@@ -157,6 +157,20 @@ def version_published(session: Session, item_code: str, version: int | None) -> 
     return len(subscribed)
 
 
+def delivery_failed(session: Session, consumer_id: int, consumer: str, item_code: str, version: int, target: str,
+                    subscription_id: int, delivery_id: int) -> None:  # fmt: skip
+    """A push delivery failed: ops and the consumer's stewards, once per target and version (the reason is on the
+    delivery's record, for those who may read it)."""
+    message = (f"{item_code} 第 {version} 版未能推送到 {consumer} 的目标 {target}（推送记录 {delivery_id}），"
+               "下次运行时将重试。\n"
+               f"Version {version} of {item_code} could not be delivered to {consumer}'s target {target} (delivery "
+               f"{delivery_id}); the next run tries again.")  # fmt: skip
+    detail = {"version": version, "target": target, "delivery": delivery_id, "consumer": consumer}
+    for audience in (STEWARDS, OPS):
+        _notify(session, consumer_id, audience, "delivery_failed", message, detail, item_code=item_code,
+                subscription_id=subscription_id)  # fmt: skip
+
+
 def detection_digest(session: Session, day: date) -> Notification | None:
     """The data officers' daily digest of the proposals detection made on ``day`` (UTC): counts per item. Made
     once per day, and only when there were any."""

@@ -50,6 +50,7 @@ TITLES: dict[str, tuple[str, str]] = {
     "item_late": ("数据项未按时更新", "An item is late"),
     "detection_digest": ("新的敏感字段检测建议（每日汇总）", "New detection proposals (daily digest)"),
     "version_published": ("订阅的数据项有新版本", "A new version of a subscribed item"),
+    "delivery_failed": ("推送失败", "A delivery failed"),
 }
 
 

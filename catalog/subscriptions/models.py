@@ -75,5 +75,7 @@ class Subscription(Base):
     # Notifications (catalog/notifications): the consumer's opt-in for a notice of each new version of the item, and
     # when the notice that the subscription expires within a week was made (once).
     notify_new_versions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Push delivery (catalog.push): the consumer's stewards may pause sending new versions to its targets.
+    deliveries_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     expiry_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

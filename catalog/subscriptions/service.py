@@ -138,6 +138,7 @@ class SubscriptionRead(BaseModel):
         default=None, description="The days a pending re-approval adds to the period: a renewal."
     )
     requested_scope: dict[str, Any] | None = Field(default=None, description="The rows the consumer asked for.")
+    deliveries_paused: bool = Field(default=False, description="Push delivery to its targets paused by the consumer.")
     scope: dict[str, Any] | None = Field(
         default=None,
         description="The rows granted (as asked for, or as the provider narrowed them): they hold in every read, "
@@ -420,6 +421,7 @@ def _reads(session: Session, rules: Rules, statement: Select[Any]) -> list[Subsc
                 reapproval_level=subscription.reapproval_level,
                 renewal_days=subscription.renewal_days,
                 requested_scope=subscription.requested_scope,
+                deliveries_paused=subscription.deliveries_paused,
                 scope=subscription.scope,
             )
         )

@@ -31,6 +31,8 @@ DETAILS: dict[str, tuple[dict[str, Any], str, str]] = {
     "item_late": ({"status": "never_received", "due_at": "2026-11-30T16:00:00+00:00", "last_received_at": None},
                   "从未收到数据：应于 2026年12月1日 00:00:00 前收到", "has never received an export"),
     "version_published": ({"version": 4}, "发布了第 4 版", "Version 4 of"),
+    "delivery_failed": ({"version": 2, "consumer": "zsj", "target": "street-db", "delivery": 9},
+                        "第 2 版未能推送到 zsj 的目标 street-db", "could not be delivered to zsj's target street-db"),
     "renewal_awaits_approval": ({"consumer": "zsj", "days": 30, "status": "requested"},
                                 "续期 30 天，待提供部门审批", "for 30 day(s): it awaits the provider's approval"),
     "renewal_decided": ({"decision": "renewed", "expires_at": "2027-01-08T04:00:00+00:00"},

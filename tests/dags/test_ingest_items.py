@@ -19,6 +19,7 @@ from catalog.settings import get_settings
 from tests.dags.conftest import DAGS
 
 EXPECTED_DAGS = ["ingest_psga_rk_0001", "ingest_scjg_fr_0001", "ingest_zsj_ms_0001"]
+DELIVERY_DAGS = ["deliver_psga_rk_0001", "deliver_scjg_fr_0001", "deliver_zsj_ms_0001"]
 OTHER_DAGS = ["announce_releases", "deliver_notifications", "expire_subscriptions", "notification_digest", "seal_audit",
               "watch_freshness"]  # fmt: skip
 PARSE_TIME_MODULES = "('catalog.settings', 'catalog.ingest', 'catalog.ingest.assets')"  # settings, the items' Assets
@@ -49,7 +50,7 @@ def test_every_dag_loads_with_retries_tags_and_docs(platform: str, airflow_db: P
     bag = dagbag()
 
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == set(EXPECTED_DAGS + OTHER_DAGS)
+    assert set(bag.dag_ids) == set(EXPECTED_DAGS + DELIVERY_DAGS + OTHER_DAGS)
     for dag_id in bag.dag_ids:
         dag = bag.get_dag(dag_id)
         assert "datashare" in dag.tags and dag.doc_md

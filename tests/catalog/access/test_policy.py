@@ -30,7 +30,8 @@ ACTIONS = [
     ("subscription", "revoke"), ("subscription", "read"), ("data", "read"), ("token", "manage"),
     ("audit", "read"), ("runs", "read"), ("runs", "operate"), ("users", "manage"), ("notification", "read"),
     ("classification", "read"), ("classification", "propose"), ("classification", "decide"), ("policy", "read"),
-    ("notification", "operate"), ("notification_channel", "manage"),
+    ("notification", "operate"), ("notification_channel", "manage"), ("utilisation", "read"),
+    ("delivery_target", "manage"), ("deliveries", "read"), ("deliveries", "operate"),
 ]  # fmt: skip
 # What each role may do (in its own department for department roles, anywhere for global ones).
 ALLOWED = {
@@ -39,18 +40,21 @@ ALLOWED = {
         ("subscription", "request"), ("subscription", "decide"), ("subscription", "revoke"),
         ("subscription", "read"), ("data", "read"), ("token", "manage"), ("notification", "read"),
         ("classification", "read"), ("classification", "propose"), ("runs", "read"),
-        ("notification_channel", "manage"),
+        ("notification_channel", "manage"), ("utilisation", "read"), ("delivery_target", "manage"),
+        ("deliveries", "read"),
     },
     "user": {("catalog", "read"), ("subscription", "request"), ("subscription", "read"),
-             ("subscription", "revoke"), ("data", "read"), ("notification", "read")},
+             ("subscription", "revoke"), ("data", "read"), ("notification", "read"), ("utilisation", "read"),
+             ("deliveries", "read")},
     "system": {("catalog", "read"), ("data", "read")},
     "data_officer": {("catalog", "read"), ("subscription", "decide_officer"), ("subscription", "revoke"),
                      ("subscription", "read"), ("audit", "read"), ("classification", "read"),
-                     ("classification", "decide"), ("policy", "read"), ("notification", "read")},
+                     ("classification", "decide"), ("policy", "read"), ("notification", "read"),
+                     ("utilisation", "read")},
     "ops": {("catalog", "read"), ("runs", "read"), ("runs", "operate"), ("notification", "read"),
-            ("notification", "operate")},
+            ("notification", "operate"), ("utilisation", "read"), ("deliveries", "read"), ("deliveries", "operate")},
     "platform_admin": {("catalog", "read"), ("audit", "read"), ("users", "manage"), ("token", "manage"),
-                       ("policy", "read"), ("notification_channel", "manage")},
+                       ("policy", "read"), ("notification_channel", "manage"), ("utilisation", "read")},
 }  # fmt: skip
 
 
