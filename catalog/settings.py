@@ -83,11 +83,12 @@ class Settings(BaseSettings):
     notification_allowed_hosts: list[str] = Field(default_factory=list)
 
     # Push delivery (catalog/push): webhooks are sent as notifications are (the same allowed hosts and timeout), with
-    # a download link valid for delivery_link_minutes; local file drops go under delivery_dir (default <data dir>/
-    # outbound), other fsspec schemes (e.g. ["s3"]) only when listed; a database target gets at most
-    # delivery_database_seconds per version.
+    # a download link valid for delivery_link_minutes; a department's file drops go under <delivery_dir>/<department>
+    # (default <data dir>/outbound) or, on object storage, under <root>/<department> of a root listed in
+    # delivery_file_roots (e.g. ["s3://datashare-outbound"]); a database target gets at most delivery_database_seconds
+    # per version.
     delivery_dir: Path | None = None
-    delivery_file_schemes: list[str] = Field(default_factory=list)
+    delivery_file_roots: list[str] = Field(default_factory=list)
     delivery_link_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     delivery_database_seconds: float = Field(default=600.0, gt=0)
 

@@ -49,7 +49,7 @@ from catalog.audit import service as audit
 from catalog.classification.masking import mask_column, mask_sql
 from catalog.classification.types import DataType, MaskingRule
 from catalog.db import utcnow
-from catalog.delivery.access_cache import AccessCache, PublishedVersion
+from catalog.delivery.access_cache import AccessCache, ActiveSubscription, DeclaredField, PublishedVersion
 from catalog.errors import DomainError, Forbidden, NotFound
 from catalog.ingest.models import ItemVersion
 from catalog.ingest.publish import ROW_COLUMN, positional_table
@@ -165,16 +165,26 @@ def grant_for(
         if f.name in columns and not (masks(f.name, f.level) and f.masking is MaskingRule.DROP)
     )
     by_key = subscription is not None and subscription.kind == VERIFY
-    scope = _scope_of(subscription.scope if subscription else None, published)
+    scope = _scope_of(subscription, item.declared, published, session)
     return Grant(item_code, published.number, published.table_name, published.row_count, published.fields, shown,
                  subscription_id, cache.pseudonym_key, by_key, scope)  # fmt: skip
 
 
-def _scope_of(stored: Mapping[str, Any] | None, published: PublishedVersion) -> tuple[scopes.Term, ...]:
-    """The granted rows as conditions on the version's columns; a scope the version cannot meet serves nothing."""
-    if not stored:
+def _scope_of(subscription: ActiveSubscription | None, declared: Sequence[DeclaredField], published: PublishedVersion,
+              session: Session) -> tuple[scopes.Term, ...]:  # fmt: skip
+    """The granted rows as conditions on the version's columns. A scope that cannot hold serves nothing: on a field
+    the version lacks, or one the subscription does not show unmasked (the condition would tell its values)."""
+    stored = subscription.scope if subscription is not None else None
+    if not stored or subscription is None:
         return ()
+    levels = {field.name: field.level for field in declared}
+    hidden = sorted(name for name in stored if name not in subscription.fields or name not in levels
+                    or subscription.masks(name, levels[name]))  # fmt: skip
+    if hidden:
+        raise scopes.ScopeUnavailable(f"the subscription's scope limits rows by {', '.join(hidden)}, which it does not "
+                                      "show unmasked (now): nothing is served until it is approved again")  # fmt: skip
     types = {field["name"]: DataType(field["data_type"]) for field in published.fields}
+    scopes.storable_here(stored, types, session.get_bind().dialect.name, scopes.ScopeUnavailable)
     missing = sorted(name for name in stored if name not in types)
     if missing:
         raise scopes.ScopeUnavailable(f"version {published.number} has no field {', '.join(missing)}, which the "

@@ -20,6 +20,8 @@ class DeliveryTarget(Base):
     __tablename__ = "delivery_target"
     __table_args__ = (
         UniqueConstraint("department_id", "name", name="uq_delivery_target_department_id_name"),
+        # A secret variable is one target's for good: never another department's (a removed target is a tombstone).
+        UniqueConstraint("secret_variable", name="uq_delivery_target_secret_variable"),
         Index("ix_delivery_target_subscription_id", "subscription_id"),
     )
 
@@ -36,6 +38,7 @@ class DeliveryTarget(Base):
     secret_variable: Mapped[str | None] = mapped_column(String(128))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # removed: kept so its name stays its own
 
 
 class PushDelivery(Base):
@@ -63,4 +66,5 @@ class PushDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)  # in words fit for ops: never a secret, an address or a value
     trigger: Mapped[str] = mapped_column(String(200))  # airflow:<dag>/<run>, cli:<user> …
     first_tried_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_tried_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # a send claimed then (``sending``)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

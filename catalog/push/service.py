@@ -14,9 +14,10 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, select, tuple_
+from sqlalchemy import Engine, Select, and_, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,7 @@ from catalog.subscriptions.models import Subscription
 
 log = logging.getLogger(__name__)
 DELIVERED, FAILED, SENDING = "delivered", "failed", "sending"
+STALE_MARGIN_SECONDS = 300  # a send claimed this long past its longest time was interrupted: another run takes it
 
 
 @dataclass
@@ -72,8 +74,10 @@ def deliver_item(engine: Engine, settings: Settings, item_code: str, trigger: st
     with session_scope(engine) as session:
         due = [_Due(target_id, version) for target_id, version in session.execute(_due(item_code))]
     for work in due:
-        line, ok = _deliver_one(engine, settings, cache, item_code, work, trigger)
-        (report.delivered if ok else report.failed).append(line)
+        outcome = _deliver_one(engine, settings, cache, item_code, work, trigger)
+        if outcome is not None:  # None: another run holds it
+            line, ok = outcome
+            (report.delivered if ok else report.failed).append(line)
     return report
 
 
@@ -89,17 +93,21 @@ def _due(item_code: str) -> Select[int, int]:
         .join(CatalogItem, CatalogItem.id == Subscription.item_id)
         .join(ItemVersion, ItemVersion.id == CatalogItem.current_version_id)
         .where(CatalogItem.code == item_code, Subscription.status == "active", Subscription.expires_at > utcnow(),
-               Subscription.kind == "read", Subscription.deliveries_paused.is_(False), ~delivered.exists())
+               Subscription.kind == "read", Subscription.deliveries_paused.is_(False), ~delivered.exists(),
+               DeliveryTarget.deleted_at.is_(None))
         .order_by(DeliveryTarget.id)
     )  # fmt: skip
 
 
 def _deliver_one(engine: Engine, settings: Settings, cache: AccessCache, item_code: str, work: _Due,
-                 trigger: str) -> tuple[str, bool]:  # fmt: skip
+                 trigger: str) -> tuple[str, bool] | None:  # fmt: skip
     with session_scope(engine) as session:
         target, department = _target(session, work.target_id)
-        record_id = _begin(session, target, department, item_code, work.version, trigger)
+        stale = timedelta(seconds=settings.delivery_database_seconds + STALE_MARGIN_SECONDS)
+        record_id = _claim(session, target, department, item_code, work.version, trigger, stale)
         label = f"{department}/{target.name} v{work.version}"
+        if record_id is None:
+            return None
         principal = Principal(f"delivery:{target.id}", department)
         try:
             grant = delivery.grant_for(session, cache, principal, item_code, work.version)
@@ -128,7 +136,7 @@ def _send(session: Session, settings: Settings, cache: AccessCache, target: Deli
         return rows, None
     if target.kind == "file":
         batches = _counted(delivery.stream_batches(connection, grant, {}))
-        folder = checked_drop(str(target.url), settings)  # where this worker may write, by its own settings
+        folder = checked_drop(str(target.url), settings, _consumer(session, target))  # by this worker's settings
         writers.write_file(folder, f"{grant.item}-v{grant.version}", grant, batches, str(target.file_format))
         return batches.rows, None
     change = _change(session, cache, target, grant) if target.mode == "changed" else None
@@ -220,27 +228,37 @@ def _consumer(session: Session, target: DeliveryTarget) -> str:
     return str(session.scalar(select(Department.code).where(Department.id == target.department_id)))
 
 
-def _begin(session: Session, target: DeliveryTarget, department: str, item_code: str, version: int,
-           trigger: str) -> int:  # fmt: skip
-    """The record of this target and version (made, or found from an earlier attempt), its attempts counted and
-    committed before anything is sent: a webhook's notice names it."""
-    record = session.scalar(select(PushDelivery).where(PushDelivery.target_id == target.id,
-                                                       PushDelivery.version == version))  # fmt: skip
-    if record is None:
+def _claim(session: Session, target: DeliveryTarget, department: str, item_code: str, version: int, trigger: str,
+           stale: timedelta) -> int | None:  # fmt: skip
+    """The record of this target and version, claimed for this run (made, or taken over from a failed attempt or
+    one ``sending`` for longer than ``stale``, its attempts counted) and committed before anything is sent: a
+    webhook's notice names it. None when another run holds it or it was delivered meanwhile: two runs at once (the
+    DAG and ``datashare deliveries run``) never send the same version twice."""
+    now = utcnow()
+    record_id = session.scalar(select(PushDelivery.id).where(PushDelivery.target_id == target.id,
+                                                             PushDelivery.version == version))  # fmt: skip
+    if record_id is None:
         record = PushDelivery(target_id=target.id, subscription_id=target.subscription_id, department=department,
                               target_name=target.name, kind=target.kind, item_code=item_code, version=version,
-                              status=SENDING, attempts=0, trigger=trigger)  # fmt: skip
+                              status=SENDING, attempts=1, trigger=trigger, first_tried_at=now,
+                              last_tried_at=now)  # fmt: skip
         try:
             with session.begin_nested():
                 session.add(record)
                 session.flush()
-        except IntegrityError:  # another run made it meanwhile
-            record = session.scalars(select(PushDelivery).where(PushDelivery.target_id == target.id,
-                                                                PushDelivery.version == version)).one()  # fmt: skip
-    record.attempts += 1
-    record.trigger = trigger
+        except IntegrityError:  # another run made it meanwhile: it is that run's to send
+            return None
+        session.commit()
+        return record.id
+    takeable = or_(PushDelivery.status == FAILED,
+                   and_(PushDelivery.status == SENDING, PushDelivery.last_tried_at < now - stale))  # fmt: skip
+    claimed = session.execute(
+        update(PushDelivery).where(PushDelivery.id == record_id, takeable)
+        .values(status=SENDING, attempts=PushDelivery.attempts + 1, trigger=trigger, last_tried_at=now)
+        .returning(PushDelivery.id)
+    ).scalar_one_or_none()  # fmt: skip
     session.commit()
-    return record.id
+    return claimed
 
 
 def _done(session: Session, record_id: int, rows: int, mode: str | None) -> None:
@@ -253,7 +271,7 @@ def _fail(session: Session, record_id: int, reason: str, target: DeliveryTarget,
           version: int) -> None:  # fmt: skip
     record = session.get(PushDelivery, record_id)
     assert record is not None
-    first = record.status != FAILED
+    first = record.error is None  # no failure recorded yet (the claim made it "sending" again)
     record.status, record.error, record.finished_at = FAILED, reason, utcnow()
     if first:  # told once per target and version, however often it is tried again
         notices.delivery_failed(

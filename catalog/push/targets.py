@@ -3,8 +3,9 @@
 Nothing secret is stored: a webhook's signing secret and a database's connection string live in an environment
 variable (or the secrets backend that fills it) whose name is derived from the department and the target's name,
 never chosen, so no one can point a target at another secret of the platform. Where a target may point is checked
-here: a webhook at http(s) without credentials in the URL (and, when sent, at allowed hosts only); a file drop under
-the platform's outbound folder or at a scheme ops allow; a database table by plain identifiers. Who may change them
+here: a webhook at http(s) without credentials in the URL (and, when sent, at allowed hosts only); a file drop in the
+department's own folder, under the platform's outbound folder or an object-store root ops allow; a database table by
+plain identifiers. Who may change them
 is the policy's business (the edges check ``delivery_target manage`` in the consumer's department); every change is
 audited here, in its transaction.
 """
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from catalog.access.service import Principal
 from catalog.audit import service as audit
+from catalog.db import utcnow
 from catalog.departments.models import Department
 from catalog.errors import Conflict, DomainError, NotFound
 from catalog.notifications.channels import CHANNEL_NAME, URL_TEXT
@@ -98,6 +100,8 @@ def secret_variable(department: str, name: str, kind: str) -> str | None:
 
 def create(session: Session, settings: Settings, subscription_id: int, body: TargetCreate,
            actor: Principal) -> TargetRead:  # fmt: skip
+    """A target of the subscription. A name once used by the department is its own for good (a removed target is kept
+    as a tombstone and taken up again by the same name), so its secret variable is never another department's."""
     subscription = _subscription(session, subscription_id)
     if subscription.kind != "read" or subscription.status not in ("requested", "provider_approved", "active"):
         raise InvalidTarget(f"subscription {subscription_id} is {subscription.status} for {subscription.kind}: only an "
@@ -105,32 +109,42 @@ def create(session: Session, settings: Settings, subscription_id: int, body: Tar
     department = str(
         session.scalar(select(Department.code).where(Department.id == subscription.consumer_department_id))
     )
-    held = session.scalar(select(func.count()).where(DeliveryTarget.subscription_id == subscription_id)) or 0
+    held = session.scalar(select(func.count()).where(DeliveryTarget.subscription_id == subscription_id,
+                                                     DeliveryTarget.deleted_at.is_(None))) or 0  # fmt: skip
     if held >= MAX_TARGETS_PER_SUBSCRIPTION:
         raise InvalidTarget(f"subscription {subscription_id} has {held} targets, the most it may have")
-    variable = secret_variable(department, body.name, body.kind)
-    if variable and session.scalar(select(DeliveryTarget.id).where(DeliveryTarget.secret_variable == variable)):
-        raise TargetExists(f"the variable {variable} is already another target's: choose another name")
-    target = DeliveryTarget(
-        subscription_id=subscription_id, department_id=subscription.consumer_department_id, name=body.name,
-        kind=body.kind, url=_checked_url(body, settings), db_schema=body.db_schema, db_table=body.db_table,
-        mode=body.mode if body.kind == "database" else "full", file_format=body.file_format,
-        secret_variable=variable, created_by=actor.subject,
-    )  # fmt: skip
+    values = {"subscription_id": subscription_id, "kind": body.kind, "url": _checked_url(body, settings, department),
+              "db_schema": body.db_schema, "db_table": body.db_table,
+              "mode": body.mode if body.kind == "database" else "full", "file_format": body.file_format,
+              "secret_variable": secret_variable(department, body.name, body.kind), "created_by": actor.subject,
+              "created_at": utcnow(), "deleted_at": None}  # fmt: skip
+    owner = subscription.consumer_department_id
+    target = session.scalar(
+        select(DeliveryTarget).where(DeliveryTarget.department_id == owner, DeliveryTarget.name == body.name)
+    )
+    if target is not None and target.deleted_at is None:
+        raise TargetExists(f"{department} already has a delivery target named {body.name}")
     try:
         with session.begin_nested():
-            session.add(target)
+            if target is None:
+                target = DeliveryTarget(department_id=subscription.consumer_department_id, name=body.name, **values)
+                session.add(target)
+            else:  # the department's own name, taken up again
+                for key, value in values.items():
+                    setattr(target, key, value)
             session.flush()
-    except IntegrityError:
-        raise TargetExists(f"{department} already has a delivery target named {body.name}") from None
+    except IntegrityError:  # the variable claimed by another target (department codes and names meet at a hyphen)
+        raise TargetExists(f"the variable {values['secret_variable']} is taken: choose another name") from None
     _audit(session, actor, "delivery_target.create", target, department, kind=target.kind)
     return _read(target, department)
 
 
 def delete(session: Session, target_id: int, actor: Principal) -> None:
+    """Removed from the subscription; kept as a tombstone, so that its name and secret variable stay the
+    department's and its delivery records keep naming it."""
     target, department = get(session, target_id)
     _audit(session, actor, "delivery_target.delete", target, department, kind=target.kind)
-    session.delete(target)
+    target.deleted_at = utcnow()
     session.flush()
 
 
@@ -138,7 +152,7 @@ def get(session: Session, target_id: int) -> tuple[DeliveryTarget, str]:
     row = session.execute(
         select(DeliveryTarget, Department.code)
         .join(Department, Department.id == DeliveryTarget.department_id)
-        .where(DeliveryTarget.id == target_id)
+        .where(DeliveryTarget.id == target_id, DeliveryTarget.deleted_at.is_(None))
     ).one_or_none()
     if row is None:
         raise TargetNotFound(f"delivery target {target_id} does not exist")
@@ -149,7 +163,7 @@ def of_subscription(session: Session, subscription_id: int) -> list[TargetRead]:
     rows = session.execute(
         select(DeliveryTarget, Department.code)
         .join(Department, Department.id == DeliveryTarget.department_id)
-        .where(DeliveryTarget.subscription_id == subscription_id)
+        .where(DeliveryTarget.subscription_id == subscription_id, DeliveryTarget.deleted_at.is_(None))
         .order_by(DeliveryTarget.name)
     )
     return [_read(target, code) for target, code in rows]
@@ -173,7 +187,7 @@ def _subscription(session: Session, subscription_id: int) -> Subscription:
     return subscription
 
 
-def _checked_url(body: TargetCreate, settings: Settings) -> str | None:
+def _checked_url(body: TargetCreate, settings: Settings, department: str) -> str | None:
     if body.url is None or body.kind == "database":
         return None
     parts = urlsplit(body.url)
@@ -183,21 +197,25 @@ def _checked_url(body: TargetCreate, settings: Settings) -> str | None:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidTarget("a webhook URL is http:// or https:// with a host")
         return body.url
-    return checked_drop(body.url, settings)
+    return checked_drop(body.url, settings, department)
 
 
-def checked_drop(url: str, settings: Settings) -> str:
-    """A file drop's folder: a local one under the platform's outbound folder, or a scheme ops allow (s3 …)."""
+def checked_drop(url: str, settings: Settings, department: str) -> str:
+    """A file drop's folder: the department's own, under the platform's outbound folder or under an object-store root
+    ops allow (``DATASHARE_DELIVERY_FILE_ROOTS``); never another department's, never a root itself."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         folder = Path(parts.path).resolve()
-        root = settings.resolved_delivery_dir
-        if parts.netloc not in ("", "localhost") or not folder.is_relative_to(root):
-            raise InvalidTarget(f"a local file drop is a folder under {root} (file://{root}/<folder>)")
+        own = settings.resolved_delivery_dir / department
+        if parts.netloc not in ("", "localhost") or not folder.is_relative_to(own):
+            raise InvalidTarget(f"a local file drop is a folder of the department's, under {own} (file://{own}/…)")
         return f"file://{folder}"
-    if parts.scheme not in settings.delivery_file_schemes or not parts.netloc:
-        allowed = ", ".join(["file", *settings.delivery_file_schemes])
-        raise InvalidTarget(f"a file drop's URL is one of these schemes: {allowed}")
+    roots = [root.rstrip("/") for root in settings.delivery_file_roots]
+    owned = [f"{root}/{department}" for root in roots]
+    within = any(url.rstrip("/") == mine or url.startswith(mine + "/") for mine in owned)
+    if not within or ".." in parts.path.split("/") or "%" in url:
+        allowed = ", ".join([f"file://{settings.resolved_delivery_dir / department}", *owned])
+        raise InvalidTarget(f"a file drop's folder is under one of these: {allowed}")
     return url
 
 

@@ -17,6 +17,7 @@ from catalog.db import utcnow
 from catalog.items import repository as items_repository
 from catalog.items.schemas import SharingType
 from catalog.notifications import notices
+from catalog.subscriptions import scopes
 from catalog.subscriptions.models import Subscription
 from catalog.subscriptions.service import (
     _NO_REAPPROVAL,
@@ -29,6 +30,7 @@ from catalog.subscriptions.service import (
     SubscriptionStatus,
     _audit,
     expire_due,
+    levels_of,
     masked_at,
     read,
 )
@@ -109,6 +111,8 @@ def approve_reapproval(
         if level is None
         else min(level, current.reapproval_level or level)
     )
+    if current.scope:
+        scopes.unmasked_at(current.scope, levels_of(session, current.item), cap)
     if not as_officer and (current.reapproval_level or 0) >= rules.officer_level:
         _change_reapproval(session, subscription_id, expected, {"reapproval_status": REAPPROVAL_PROVIDER_APPROVED,
                                                                 "reapproval_level": cap})  # fmt: skip

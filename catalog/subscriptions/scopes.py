@@ -5,13 +5,17 @@ A scope is a set of conditions, one per field, all of which a row meets: ``in`` 
 or a range (``from`` and/or ``to``, both inclusive, on integers, decimals, dates and times). The consumer asks for
 one with its request; the provider's steward sets one, or narrows the one asked for, when approving (a data officer
 may narrow it further). Written as JSON: ``{"所属街道": {"in": ["坪山街道"]}, "登记日期": {"from": "2024-01-01"}}``.
-A row whose field is empty meets no condition on it. A scope that no longer fits the item (its field gone, its
-values no longer of the field's type) serves nothing rather than everything.
+A row whose field is empty meets no condition on it. A scope's fields are among the subscription's fields and
+shown to it unmasked: a condition on a field it may not see would tell that field's values (which rows meet it), so
+a scope on one is refused at request and approval, and a scope whose field has become masked since (its level
+raised, the approval lowered) serves nothing, as does one that no longer fits the item (its field gone, its values
+no longer of the field's type). On SQLite, where decimals are stored as their text, a range on a decimal is refused
+(their text does not sort as the numbers do): a list of values is not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +98,35 @@ def stored(scope: Scope | None, types: Mapping[str, DataType]) -> dict[str, Any]
 def terms(stored_scope: Mapping[str, Any] | None, types: Mapping[str, DataType]) -> tuple[Term, ...]:
     """A stored scope as terms a query applies (ScopeUnavailable if it no longer fits the item)."""
     return () if not stored_scope else _typed(stored_scope, types, ScopeUnavailable)
+
+
+def within_fields(stored_scope: Mapping[str, Any] | None, fields: Sequence[str]) -> None:
+    """InvalidScope unless every field the scope limits rows by is one the subscription asks for."""
+    outside = sorted(set(stored_scope or {}) - set(fields))
+    if outside:
+        raise InvalidScope(f"the scope limits rows by {', '.join(outside)}, which the subscription does not ask for: "
+                           "a scope's fields are among the subscription's fields")  # fmt: skip
+
+
+def unmasked_at(stored_scope: Mapping[str, Any] | None, levels: Mapping[str, int], level: int) -> None:
+    """InvalidScope if a field of the scope would be masked at this approved level: a condition on a masked field
+    would tell its values."""
+    above = sorted(name for name in stored_scope or {} if levels.get(name, 0) > level)
+    if above:
+        raise InvalidScope(f"the scope limits rows by {', '.join(above)}, above the level {level} approved: masked, a "
+                           "condition on it would tell its values; approve at its level, or reject")  # fmt: skip
+
+
+def storable_here(stored_scope: Mapping[str, Any] | None, types: Mapping[str, DataType], dialect: str,
+                  error: type[DomainError] = InvalidScope) -> None:  # fmt: skip
+    """On SQLite decimals are stored as text, which does not sort as the numbers do: no range on one there."""
+    if dialect != "sqlite":
+        return
+    ranged = sorted(name for name, condition in (stored_scope or {}).items()
+                    if "in" not in condition and types.get(name) is DataType.DECIMAL)  # fmt: skip
+    if ranged:
+        raise error(f"the scope's {', '.join(ranged)}: a range on a decimal needs PostgreSQL (the embedded SQLite "
+                    "stores decimals as text); give a list of values (in)")  # fmt: skip
 
 
 def narrows(granted: Mapping[str, Any] | None, asked: Mapping[str, Any] | None, types: Mapping[str, DataType]) -> bool:

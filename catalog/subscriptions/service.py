@@ -190,7 +190,10 @@ def request(session: Session, rules: Rules, body: SubscriptionCreate, actor: Pri
     if session.scalar(_open_of(stored.id, consumer_id)) is not None:
         raise SubscriptionExists(f"{consumer} already has an open subscription to {item.code}")
     level = decided_level(item.fields, body.fields, body.kind)
-    scope = scopes.stored(body.scope, {field.name: field.data_type for field in item.fields})
+    types = {field.name: field.data_type for field in item.fields}
+    scope = scopes.stored(body.scope, types)
+    scopes.within_fields(scope, body.fields)
+    scopes.storable_here(scope, types, session.get_bind().dialect.name)
     subscription = Subscription(
         item_id=stored.id,
         consumer_department_id=consumer_id,
@@ -251,6 +254,7 @@ def approve(
     cap = current.approved_level if current.approved_level is not None else current.level  # the provider's, if any
     if level is not None:
         cap = min(cap, level)
+    _scope_unmasked(session, current, values.get("scope", current.scope), cap)
     if target is SubscriptionStatus.PROVIDER_APPROVED:
         values["approved_level"] = cap  # the officer may lower it further, never raise it
     if target is SubscriptionStatus.ACTIVE:
@@ -278,6 +282,8 @@ def _narrowed(session: Session, current: SubscriptionRead, scope: scopes.Scope) 
     )
     types = {name: DataType(data_type) for name, data_type in rows}
     granted = scopes.stored(scope, types)
+    scopes.within_fields(granted, current.fields)
+    scopes.storable_here(granted, types, session.get_bind().dialect.name)
     if not scopes.narrows(granted, current.scope, types):
         raise scopes.InvalidScope(
             f"the scope approved must lie within the rows asked for ({scopes.describe(current.scope)}): an approval "
@@ -286,14 +292,24 @@ def _narrowed(session: Session, current: SubscriptionRead, scope: scopes.Scope) 
     return granted
 
 
-def masked_at(session: Session, current: SubscriptionRead, cap: int) -> list[str]:
-    """The subscription's fields above the level it is approved at: masked until it is approved again."""
+def _scope_unmasked(session: Session, current: SubscriptionRead, scope: dict[str, Any] | None, cap: int) -> None:
+    """The scope's fields shown unmasked at the level approved (else the approval is refused)."""
+    if scope:
+        scopes.unmasked_at(scope, levels_of(session, current.item), cap)
+
+
+def levels_of(session: Session, item_code: str) -> dict[str, int]:
     rows = session.execute(
         select(ItemField.name, ItemField.level)
         .join(CatalogItem, CatalogItem.id == ItemField.item_id)
-        .where(CatalogItem.code == current.item)
+        .where(CatalogItem.code == item_code)
     )
-    levels = {name: level for name, level in rows}
+    return {name: level for name, level in rows}
+
+
+def masked_at(session: Session, current: SubscriptionRead, cap: int) -> list[str]:
+    """The subscription's fields above the level it is approved at: masked until it is approved again."""
+    levels = levels_of(session, current.item)
     return sorted(name for name in current.fields if levels.get(name, 0) > cap)
 
 

@@ -62,7 +62,8 @@ def set_subscription(
         announce_every_item(session)
     subscription_id = None
     if state != "none":
-        request = REQUEST | {"scope": scope}
+        asked = [*REQUEST["fields"], *(name for name in scope or {} if name not in REQUEST["fields"])]
+        request = REQUEST | {"scope": scope, "fields": asked}
         subscription_id = client.post("/subscriptions", json=request, headers=as_["zsj-user"]).json()["id"]
         values: dict[str, Any] = {"requested": {}, "active": {"status": "active", "approved_level": level,
                                   "active_from": utcnow(), "expires_at": utcnow() + timedelta(days=1)},

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,12 +21,15 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from catalog.audit.models import AuditEvent
 from catalog.db import make_engine, session_scope
+from catalog.departments.models import Department
 from catalog.ingest.service import ingest_export
 from catalog.notifications import senders
 from catalog.notifications.models import Notification
+from catalog.push.models import DeliveryTarget
 from catalog.push.service import deliver_item
 from catalog.settings import Settings
 from tests.api.conftest import POPULATION_REQUEST, bearer, login, revoke_every_subscription, status_of
@@ -200,7 +204,7 @@ def test_a_failing_target_is_recorded_told_and_tried_again_and_a_pause_holds(
 ) -> None:  # fmt: skip
     subscription = scoped_subscription(client, as_, database)
     add_target(client, as_, subscription, name="broken-hook", kind="webhook", url=receiver.url)
-    folder = data_dir.resolve() / "outbound" / "zsj-2"
+    folder = data_dir.resolve() / "outbound" / "zsj" / "second"
     add_target(client, as_, subscription, name="files-2", kind="file", url=f"file://{folder}", file_format="parquet")
     monkeypatch.setenv("ZSJ_BROKEN_HOOK_DELIVERY_SECRET", "s")
     receiver.status = 500
@@ -235,9 +239,10 @@ def test_a_failing_target_is_recorded_told_and_tried_again_and_a_pause_holds(
 
 
 def test_targets_are_the_consumers_business(
-    client: TestClient, as_: Headers, database: str, published: list[str]
+    client: TestClient, as_: Headers, database: str, published: list[str], data_dir: Path
 ) -> None:
     subscription = scoped_subscription(client, as_, database)
+    outbound = data_dir.resolve() / "outbound"
     hook = {"name": "hook-a", "kind": "webhook", "url": "https://zsj.example.gov.cn/hook"}
     path = f"/subscriptions/{subscription}/targets"
     assert client.post(path, json=hook, headers=as_["zsj-user"]).status_code == 403  # a user, not a steward
@@ -247,10 +252,17 @@ def test_targets_are_the_consumers_business(
     made = status_of(client.post(path, json=hook, headers=as_["zsj-steward"]), 201)
     assert client.get(path, headers=as_["psga-steward"]).status_code == 404
     assert [t["name"] for t in status_of(client.get(path, headers=as_["zsj-user"]), 200)] == ["hook-a"]
-    assert client.delete(f"/delivery-targets/{made['id']}", headers=as_["officer"]).status_code == 404
+    for stranger in ("officer", "wjj-user", "psga-steward"):  # the same answer as for a target that does not exist
+        refused = client.delete(f"/delivery-targets/{made['id']}", headers=as_[stranger]).json()
+        missing = client.delete("/delivery-targets/99999", headers=as_[stranger]).json()
+        assert (refused["code"], refused["detail"].replace(str(made["id"]), "N")) == (
+            missing["code"], missing["detail"].replace("99999", "N"))  # fmt: skip
     bad = [
         {"name": "f", "kind": "file", "url": "file:///etc/datashare", "file_format": "csv"},  # outside outbound
-        {"name": "f", "kind": "file", "url": "s3://bucket/zsj", "file_format": "csv"},  # a scheme not allowed
+        {"name": "f", "kind": "file", "url": f"file://{outbound}", "file_format": "csv"},  # the root itself
+        {"name": "f", "kind": "file", "url": f"file://{outbound}/wjj", "file_format": "csv"},  # another's folder
+        {"name": "f", "kind": "file", "url": f"file://{outbound}/zsj/../wjj", "file_format": "csv"},
+        {"name": "f", "kind": "file", "url": "s3://bucket/zsj", "file_format": "csv"},  # a root not allowed
         {"name": "w", "kind": "webhook", "url": "https://user:pw@zsj.example.gov.cn/hook"},
         {"name": "d", "kind": "database", "db_schema": "shared", "db_table": "Population; DROP"},
         {"name": "d", "kind": "database", "db_schema": "shared"},
@@ -259,3 +271,63 @@ def test_targets_are_the_consumers_business(
         assert client.post(path, json=body, headers=as_["zsj-steward"]).status_code == 422, body
     assert all(r["department"] == "wjj" for r in client.get("/deliveries", headers=as_["wjj-user"]).json())
     assert client.delete(f"/delivery-targets/{made['id']}", headers=as_["zsj-steward"]).status_code == 204
+
+
+def test_a_removed_targets_name_and_variable_stay_its_departments(
+    client: TestClient, as_: Headers, database: str, published: list[str]
+) -> None:
+    """Department codes and target names meet at a hyphen (zsj + x-db, zsj-x + db): a secret variable, once a
+    department's, is never another's, even after its target is removed; the department takes its name up again."""
+    subscription = scoped_subscription(client, as_, database)
+    path = f"/subscriptions/{subscription}/targets"
+    made = status_of(client.post(path, json={"name": "x-db", "kind": "database", "db_schema": "s", "db_table": "t"},
+                                 headers=as_["zsj-steward"]), 201)  # fmt: skip
+    assert made["secret_variable"] == "ZSJ_X_DB_DELIVERY_DSN"
+    assert client.delete(f"/delivery-targets/{made['id']}", headers=as_["zsj-steward"]).status_code == 204
+    engine = make_engine(database)
+    with session_scope(engine) as session:  # another department whose code and a name make the same variable
+        department_id = session.scalar(select(Department.id).where(Department.code == "wjj"))
+        session.add(DeliveryTarget(subscription_id=subscription, department_id=department_id, name="x-db-copy",
+                                   kind="database", mode="full", secret_variable="ZSJ_X_DB_DELIVERY_DSN",
+                                   created_by="test"))  # fmt: skip
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+    engine.dispose()
+    again = status_of(client.post(path, json={"name": "x-db", "kind": "database", "db_schema": "s2", "db_table": "t"},
+                                  headers=as_["zsj-steward"]), 201)  # fmt: skip
+    assert (again["id"], again["db_schema"]) == (made["id"], "s2")  # its own name, taken up again
+
+
+def test_two_runs_at_once_send_a_version_once(
+    client: TestClient, as_: Headers, database: str, published: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DAG and `datashare deliveries run` at the same moment: the record is claimed by one; the other skips it."""
+    slow = Receiver()
+    answer = slow.server.RequestHandlerClass.do_POST  # type: ignore[attr-defined]
+
+    def slowly(handler: Any) -> None:
+        time.sleep(1.0)
+        answer(handler)
+
+    slow.server.RequestHandlerClass.do_POST = slowly  # type: ignore[attr-defined]
+    subscription = scoped_subscription(client, as_, database)
+    add_target(client, as_, subscription, name="race-hook", kind="webhook", url=slow.url)
+    monkeypatch.setenv("ZSJ_RACE_HOOK_DELIVERY_SECRET", "s")
+    reports: list[Any] = []
+    runs = [threading.Thread(target=lambda: reports.append(deliver(database, client))) for _ in range(2)]
+    try:
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join()
+    finally:
+        slow.server.shutdown()
+    assert len(slow.received) == 1
+    assert sorted(len(report.delivered) for report in reports) == [0, 1]
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        delivered = select(AuditEvent.id).where(AuditEvent.action == "data.deliver")
+        audited = session.scalars(delivered.where(AuditEvent.subscription_id == subscription)).all()
+    engine.dispose()
+    assert len(audited) == 1

@@ -8,6 +8,8 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +20,14 @@ from sqlalchemy import select, update
 
 from catalog.audit.models import AuditEvent
 from catalog.classification.types import DataType
-from catalog.db import make_engine, session_scope
+from catalog.db import make_engine, session_scope, utcnow
 from catalog.subscriptions import scopes
 from catalog.subscriptions.models import Subscription
 from tests.api.conftest import POPULATION_REQUEST, announce_every_item, revoke_every_subscription, status_of
 
 Headers = dict[str, dict[str, str]]
 ITEM = "/items/PSGA-RK-0001"
-FIELDS = ["公民身份号码", "姓名", "所属社区"]
+FIELDS = ["公民身份号码", "姓名", "所属社区", "出生日期"]  # a scope's fields are among the subscription's
 COMMUNITY = {"所属社区": {"in": ["汤坑社区", "碧岭社区"]}}  # as stored: distinct, sorted
 BIRTHS = {"出生日期": {"from": "1980-01-01", "to": "1999-12-31"}}
 
@@ -226,3 +228,59 @@ def test_a_scope_the_version_cannot_meet_serves_nothing(
 def test_what_narrows_a_scope(granted: Any, asked: Any, narrower: bool) -> None:
     types = {"a": DataType.INTEGER, "b": DataType.STRING}
     assert scopes.narrows(granted, asked, types) is narrower
+
+
+def test_a_scope_never_tells_a_field_the_subscription_does_not_show(
+    client: TestClient, as_: Headers, database: str, published: list[str]
+) -> None:
+    """A condition on a field the consumer may not see would tell that field's values (which rows meet it)."""
+    revoke_every_subscription(database)
+    unasked = {**POPULATION_REQUEST, "fields": ["公民身份号码", "所属社区"], "scope": BIRTHS}  # 出生日期 not asked
+    refused = client.post("/subscriptions", json=unasked, headers=as_["zsj-user"])
+    assert (refused.status_code, refused.json()["code"]) == (422, "invalid_scope")
+
+    request = {**POPULATION_REQUEST, "fields": FIELDS, "scope": BIRTHS}  # 出生日期 is level 3
+    created = status_of(client.post("/subscriptions", json=request, headers=as_["zsj-user"]), 201)
+    client.post(f"/subscriptions/{created['id']}/approve", headers=as_["psga-steward"])
+    lowered = client.post(f"/subscriptions/{created['id']}/approve", json={"level": 2}, headers=as_["officer"])
+    assert (lowered.status_code, lowered.json()["code"]) == (422, "invalid_scope")  # it would be masked
+    status_of(client.post(f"/subscriptions/{created['id']}/approve", json={"level": 3}, headers=as_["officer"]), 200)
+    assert client.get(f"{ITEM}/data", headers=as_["zsj-user"]).status_code == 200
+
+    engine = make_engine(database)  # the approval lowered (or the field raised) since: nothing is served
+    with session_scope(engine) as session:
+        session.execute(update(Subscription).where(Subscription.id == created["id"]).values(approved_level=2))
+        announce_every_item(session)
+    engine.dispose()
+    for path in ("/data", "/data.csv"):
+        hidden = client.get(f"{ITEM}{path}", headers=as_["zsj-user"])
+        assert (hidden.status_code, hidden.json()["code"]) == (403, "scope_unavailable"), path
+
+
+def test_a_decimal_range_holds_as_numbers_or_is_refused_on_sqlite(
+    client: TestClient, as_: Headers, database: str, backend: str, published: list[str], samples_dir: Path
+) -> None:
+    revoke_every_subscription(database)
+    scope = {"注册资本万元": {"from": "500", "to": "900"}}
+    request = {"item": "SCJG-FR-0001", "fields": ["统一社会信用代码", "注册资本万元"], "purpose": "核对企业注册资本",
+               "legal_basis": "数据条例第四十条", "period_days": 30, "scope": scope}  # fmt: skip
+    asked = client.post("/subscriptions", json=request, headers=as_["zsj-user"])
+    if backend == "sqlite":  # decimals are text there: "5080.97" sorts between "500" and "900"
+        assert (asked.status_code, asked.json()["code"]) == (422, "invalid_scope")
+        return
+    created = status_of(asked, 201)
+    if created["status"] != "active":
+        client.post(f"/subscriptions/{created['id']}/approve", headers=as_["psga-steward"])
+    engine = make_engine(database)
+    with session_scope(engine) as session:  # approved as asked, whoever decides it here
+        active = {"status": "active", "approved_level": 4, "expires_at": utcnow() + timedelta(days=1)}
+        session.execute(update(Subscription).where(Subscription.id == created["id"]).values(**active))
+        announce_every_item(session)
+    engine.dispose()
+    page = client.get("/items/SCJG-FR-0001/data", params={"limit": 1000}, headers=as_["zsj-user"])
+    rows = status_of(page, 200)["rows"]
+    values = sorted(Decimal(str(row["注册资本万元"])) for row in rows)
+    with (samples_dir / "scjg_enterprise_20261120.csv").open(encoding="gb18030") as export:
+        expected = sorted(Decimal(r["注册资本万元"]) for r in csv.DictReader(export)
+                          if Decimal("500") <= Decimal(r["注册资本万元"]) <= Decimal("900"))  # fmt: skip
+    assert values == expected and any(len(str(value).split(".")[0]) == 3 for value in values)

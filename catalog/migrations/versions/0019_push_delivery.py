@@ -37,7 +37,9 @@ def upgrade() -> None:
         sa.Column("secret_variable", sa.String(length=128), nullable=True),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.UniqueConstraint("department_id", "name", name="uq_delivery_target_department_id_name"),
+        sa.UniqueConstraint("secret_variable", name="uq_delivery_target_secret_variable"),
     )
     op.create_index("ix_delivery_target_subscription_id", "delivery_target", ["subscription_id"])
     op.create_table(
@@ -57,6 +59,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("trigger", sa.String(length=200), nullable=False),
         sa.Column("first_tried_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_tried_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.UniqueConstraint("target_id", "version", name="uq_push_delivery_target_id_version"),
     )
