@@ -24,7 +24,7 @@ from catalog.db import READ_ONLY
 from catalog.delivery import service as delivery
 from catalog.errors import NotFound
 from catalog.push import links, targets
-from catalog.push.models import PushDelivery
+from catalog.push.models import DeliveryTarget, PushDelivery
 from catalog.subscriptions import service as subscriptions
 
 router = APIRouter(tags=["deliveries"])
@@ -141,6 +141,9 @@ def download(delivery_id: Id, file_format: Literal["csv", "parquet"], token: Ann
     record = session.get(PushDelivery, delivery_id)
     if record is None:
         raise DeliveryNotFound(f"delivery {delivery_id} does not exist")
+    target = session.get(DeliveryTarget, record.target_id) if record.target_id is not None else None
+    if target is None or target.deleted_at is not None:
+        raise links.InvalidLink("the target this delivery was sent to has been removed: its links no longer work")
     principal = Principal(f"delivery:{record.target_id}", record.department)
     with guard.refusals_audited("data.read", item_code=record.item_code, delivery=delivery_id):
         grant = delivery.grant_for(session, platform.access, principal, record.item_code, record.version)

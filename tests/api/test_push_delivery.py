@@ -183,6 +183,8 @@ def test_each_target_gets_the_version_as_the_subscription_reads_it_then_changed_
         (name, version) for name in ("street-hook", "street-db", "street-files") for version in (1, 2)
     )
     assert all(e.department == "zsj" and e.subscription_id == subscription for e in delivered)
+    assert client.delete(f"/delivery-targets/{hook['id']}", headers=as_["zsj-steward"]).status_code == 204
+    assert client.get(f"{link.path}?{link.query}").status_code == 403  # a removed target's links end with it
 
 
 def publish(database: str, residents: list[dict[str, str]], folder: Path) -> None:
