@@ -23,7 +23,8 @@ from tests.api.conftest import announce_every_item, bearer
 
 ITEM = "PSGA-RK-0001"
 DATA = ["/data", "/data.csv", "/data.jsonl", "/data.parquet"]
-REQUEST = {"item": ITEM, "fields": ["公民身份号码", "所属社区"], "purpose": "核对户籍信息", "legal_basis": "数据条例",
+FIELDS = ["公民身份号码", "所属社区"]
+REQUEST = {"item": ITEM, "fields": FIELDS, "purpose": "核对户籍信息", "legal_basis": "数据条例",
            "period_days": 30}  # fmt: skip
 CALLERS = ["anonymous", "zsj-user", "zsj-steward", "zsj-system", "wjj-user", "psga-steward", "officer"]
 CONSUMERS = {"zsj-user", "zsj-steward", "zsj-system"}
@@ -62,7 +63,7 @@ def set_subscription(
         announce_every_item(session)
     subscription_id = None
     if state != "none":
-        asked = [*REQUEST["fields"], *(name for name in scope or {} if name not in REQUEST["fields"])]
+        asked = [*FIELDS, *(name for name in scope or {} if name not in FIELDS)]
         request = REQUEST | {"scope": scope, "fields": asked}
         subscription_id = client.post("/subscriptions", json=request, headers=as_["zsj-user"]).json()["id"]
         values: dict[str, Any] = {"requested": {}, "active": {"status": "active", "approved_level": level,
