@@ -198,6 +198,10 @@ class AccessCache:
             raise InvalidCredentials("the token has been revoked or has expired")
         return principal
 
+    def known_item(self, code: str) -> ItemAccess | None:
+        """The item from memory alone; None when the database must be asked (``item`` then)."""
+        return self._items.get(code)
+
     def item(self, session: Session, code: str) -> ItemAccess | None:
         known = self._items.get(code)
         if known is not None:

@@ -5,13 +5,14 @@ path's, record for record, and so is its audit event but for the counts of the o
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from catalog.audit.models import AuditEvent
 from catalog.db import make_engine, session_scope
@@ -32,16 +33,22 @@ def residents(samples_dir: Path, published: list[str]) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def single_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many look-ups took the one-statement path."""
-    taken: list[int] = []
-    real = lookups.verify_one
+def single_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """How many look-ups took the one-statement path, and where: on the event loop (checked from memory) or in a
+    worker thread."""
+    taken: list[str] = []
+    in_thread, on_loop = lookups.verify_one, lookups.LookUpConnections.verify_one
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        taken.append(1)
-        return real(*args, **kwargs)
+        taken.append("thread")
+        return in_thread(*args, **kwargs)
+
+    async def counted_on_loop(*args: Any, **kwargs: Any) -> Any:
+        taken.append("loop")
+        return await on_loop(*args, **kwargs)
 
     monkeypatch.setattr(lookups, "verify_one", counted)
+    monkeypatch.setattr(lookups.LookUpConnections, "verify_one", counted_on_loop)
     return taken
 
 
@@ -57,7 +64,7 @@ def verification_of(client: TestClient, as_: Headers, database: str, fields: lis
 
 def each_alone_as_in_a_batch(
     client: TestClient, headers: dict[str, str], database: str, records: list[dict[str, Any]], backend: str,
-    single_calls: list[int],
+    single_calls: list[str],
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The batch's answer, checked against each record sent alone, and each alone's audit event against the batch's."""
     batch = status_of(client.post(f"{ITEM}/verify", json={"records": records}, headers=headers), 200)
@@ -68,6 +75,8 @@ def each_alone_as_in_a_batch(
         assert {**alone, "results": None} == {**batch, "results": None}  # item, version, key, fields, masked
         assert alone["results"] == [expected], record
     assert len(single_calls) - taken_before == (len(records) if backend == "postgresql" else 0)
+    if backend == "postgresql":  # the item and the caller remembered since the batch: on the event loop
+        assert single_calls[taken_before:] == ["loop"] * len(records)
 
     events = _last_events(database, len(records))
     for event, expected in zip(events, batch["results"], strict=True):
@@ -92,7 +101,7 @@ def _last_events(database: str, count: int) -> list[dict[str, Any]]:
 
 def test_a_record_alone_is_answered_and_audited_as_in_a_batch(
     client: TestClient, as_: Headers, database: str, backend: str, residents: list[dict[str, str]],
-    single_calls: list[int],
+    single_calls: list[str],
 ) -> None:  # fmt: skip
     verification_of(client, as_, database, SHOWN)
     first, second, third, fourth = residents[:4]
@@ -118,7 +127,7 @@ def test_a_record_alone_is_answered_and_audited_as_in_a_batch(
 
 def test_a_record_alone_keeps_to_the_scope_as_in_a_batch(
     client: TestClient, as_: Headers, database: str, backend: str, residents: list[dict[str, str]],
-    single_calls: list[int],
+    single_calls: list[str],
 ) -> None:  # fmt: skip
     subscribe(client, as_, database, COMMUNITY, kind="verify")
     inside = within(residents, COMMUNITY)[:2]
@@ -146,6 +155,55 @@ def test_a_refused_record_alone_is_refused_and_audited_as_in_a_batch(
             assert response.status_code == 422, records
             event = _last_events(database, 1)[0]
             assert (event["outcome"], event["detail"]["reason"]) == ("denied", response.json()["code"])
+
+
+def test_a_record_alone_on_the_event_loop_survives_its_connections_ending(
+    client: TestClient, as_: Headers, database: str, backend: str, residents: list[dict[str, str]],
+    single_calls: list[str],
+) -> None:  # fmt: skip
+    """PostgreSQL restarted, or it ended the look-ups' idle connections: the next look-up is answered (on a new
+    connection, the ended ones seen as such without a round trip) and audited once."""
+    if backend != "postgresql":
+        pytest.skip("the event loop's look-ups serve PostgreSQL only")
+    verification_of(client, as_, database, SHOWN)
+    record = {"公民身份号码": residents[0]["公民身份号码"]}
+    ask = lambda: client.post(f"{ITEM}/verify", json={"records": [record]}, headers=as_["zsj-user"])  # noqa: E731
+    for _ in range(2):
+        assert status_of(ask(), 200)["results"][0]["match"] is True
+    connections = client.app.state.look_ups  # type: ignore[attr-defined]
+    pids = [connection.info.backend_pid for connection in connections._idle]
+    assert pids
+    engine = make_engine(database)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+                           {"pids": pids})  # fmt: skip
+        ended = text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = ANY(CAST(:pids AS int[]))")
+        for _ in range(100):  # ended, and so told to the connections, when their backends are gone
+            if connection.scalar(ended, {"pids": pids}):
+                break
+            time.sleep(0.05)
+    engine.dispose()
+    before, taken = _last_events(database, 1)[0]["id"], len(single_calls)
+    assert status_of(ask(), 200)["results"][0]["match"] is True
+    assert single_calls[taken:] == ["loop"]
+    after = _last_events(database, 2)
+    assert after[0]["id"] == before and after[1]["detail"] == {"records": 1, "matched": 1}  # one event, once
+    assert all(connection.info.backend_pid not in pids for connection in connections._idle)
+
+
+def test_a_record_alone_is_looked_up_in_a_worker_thread_when_the_item_is_not_remembered(
+    client: TestClient, as_: Headers, database: str, backend: str, residents: list[dict[str, str]],
+    single_calls: list[str],
+) -> None:  # fmt: skip
+    verification_of(client, as_, database, SHOWN)
+    record = {"公民身份号码": residents[0]["公民身份号码"]}
+    ask = lambda: client.post(f"{ITEM}/verify", json={"records": [record]}, headers=as_["zsj-user"])  # noqa: E731
+    expected = status_of(ask(), 200)
+    client.app.state.platform.access._items.clear()  # type: ignore[attr-defined]  # forgotten: read again
+    taken = len(single_calls)
+    assert status_of(ask(), 200) == expected
+    assert status_of(ask(), 200) == expected  # remembered again
+    assert single_calls[taken:] == (["thread", "loop"] if backend == "postgresql" else [])
 
 
 def test_only_plain_constants_are_written_into_the_statement() -> None:
