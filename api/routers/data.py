@@ -153,13 +153,13 @@ async def verify(code: str, body: VerifyRequest, request: Request, principal: Ca
 def _checked_in_memory(code: str, body: VerifyRequest, session: Session, guard: Guard) -> lookups.LookUp | None:
     """A single record's look-up, checked as ``verified`` checks it, from what the process remembers alone (the
     policy's decision, the item, its subscription); None when a check needs the database or refuses: ``verified``
-    then decides, and audits a refusal, as for any other call. (An item forgotten between here and ``grant_for`` by
-    a poll in a worker thread is read again through the session: rare, and still right.)"""
-    principal, cache = guard.principal, guard.platform.access
+    then decides, and audits a refusal, as for any other call. The checks read one snapshot of the item as the process
+    remembered it, never the database: nothing blocks the event loop."""
+    principal = guard.principal
     if principal.anonymous or len(body.records) != 1 or not guard.allows(str(principal.department), "data", "read"):
         return None
-    item = cache.known_item(code)
-    if item is None or item.current is None:
+    cache = guard.platform.access.remembered(code)  # one snapshot of the item: no database read on the loop
+    if cache is None or cache.snapshot.current is None:
         return None
     try:
         grant = delivery.grant_for(session, cache, principal, code, verifying=True)

@@ -142,7 +142,7 @@ def download(delivery_id: Id, file_format: Literal["csv", "parquet"], token: Ann
     if record is None:
         raise DeliveryNotFound(f"delivery {delivery_id} does not exist")
     target = session.get(DeliveryTarget, record.target_id) if record.target_id is not None else None
-    if target is None or target.deleted_at is not None:
+    if target is None or target.deleted_at is not None or target.created_at > record.first_tried_at:
         raise links.InvalidLink("the target this delivery was sent to has been removed: its links no longer work")
     principal = Principal(f"delivery:{record.target_id}", record.department)
     with guard.refusals_audited("data.read", item_code=record.item_code, delivery=delivery_id):

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -91,6 +91,27 @@ class ItemAccess:
         """The department's subscription if it is active at ``now`` (its end checked to the second)."""
         subscription = self.subscriptions.get(department)
         return subscription if subscription is not None and subscription.expires_at > now else None
+
+
+class ItemSource(Protocol):
+    """What a grant is decided from: the item as a read decision needs it, and the hash rule's key."""
+
+    @property
+    def pseudonym_key(self) -> bytes: ...
+
+    def item(self, session: Session, code: str) -> ItemAccess | None: ...
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """One item as the cache remembered it at a moment: the checks of a look-up on the event loop read this snapshot
+    and never the database."""
+
+    snapshot: ItemAccess
+    pseudonym_key: bytes
+
+    def item(self, session: Session, code: str) -> ItemAccess | None:
+        return self.snapshot if code == self.snapshot.code else None
 
 
 class AccessCache:
@@ -198,9 +219,11 @@ class AccessCache:
             raise InvalidCredentials("the token has been revoked or has expired")
         return principal
 
-    def known_item(self, code: str) -> ItemAccess | None:
-        """The item from memory alone; None when the database must be asked (``item`` then)."""
-        return self._items.get(code)
+    def remembered(self, code: str) -> Remembered | None:
+        """A view of this cache that answers from one snapshot of the item in memory, never the database (for work on
+        the event loop); None when the item is not in memory."""
+        item = self._items.get(code)
+        return None if item is None else Remembered(item, self.pseudonym_key)
 
     def item(self, session: Session, code: str) -> ItemAccess | None:
         known = self._items.get(code)

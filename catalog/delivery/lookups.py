@@ -50,7 +50,7 @@ from catalog.audit.models import AuditEvent
 from catalog.classification.types import DataType
 from catalog.db import utcnow
 from catalog.delivery import verification
-from catalog.delivery.access_cache import AccessCache
+from catalog.delivery.access_cache import ItemSource
 from catalog.delivery.service import (
     _NUMBERED,
     ROW_COLUMN,
@@ -94,7 +94,7 @@ class LookUp:
 
 
 def checked(
-    session: Session, cache: AccessCache, principal: Principal, grant: Grant, record: Mapping[str, Any]
+    session: Session, cache: ItemSource, principal: Principal, grant: Grant, record: Mapping[str, Any]
 ) -> LookUp:
     """``verification``'s checks of one record (a refusal raised as there), its values bound to its statement."""
     key = verification._key_fields(session, cache, grant)
@@ -110,7 +110,7 @@ def checked(
 def verify_one(
     engine: Engine,
     session: Session,
-    cache: AccessCache,
+    cache: ItemSource,
     principal: Principal,
     grant: Grant,
     record: Mapping[str, Any],

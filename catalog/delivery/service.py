@@ -49,7 +49,7 @@ from catalog.audit import service as audit
 from catalog.classification.masking import mask_column, mask_sql
 from catalog.classification.types import DataType, MaskingRule
 from catalog.db import utcnow
-from catalog.delivery.access_cache import AccessCache, ActiveSubscription, DeclaredField, PublishedVersion
+from catalog.delivery.access_cache import ActiveSubscription, DeclaredField, ItemSource, PublishedVersion
 from catalog.errors import DomainError, Forbidden, NotFound
 from catalog.ingest.models import ItemVersion
 from catalog.ingest.publish import ROW_COLUMN, positional_table
@@ -130,7 +130,7 @@ class Grant:
 
 def grant_for(
     session: Session,
-    cache: AccessCache,
+    cache: ItemSource,
     principal: Principal,
     item_code: str,
     version: int | None = None,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from catalog.access.service import Principal
 from catalog.audit import service as audit
 from catalog.classification.types import DataType
-from catalog.delivery.access_cache import AccessCache
+from catalog.delivery.access_cache import ItemSource
 from catalog.delivery.service import (
     ROW_COLUMN,
     Grant,
@@ -59,7 +59,7 @@ class Verified:
 def verify(
     connection: Connection,
     session: Session,
-    cache: AccessCache,
+    cache: ItemSource,
     grant: Grant,
     records: Sequence[Mapping[str, Any]],
 ) -> Verified:
@@ -90,7 +90,7 @@ class _Record:
     compared: dict[str, Any]  # column -> typed value, the other granted fields the record gives
 
 
-def _key_fields(session: Session, cache: AccessCache, grant: Grant) -> list[ShownField]:
+def _key_fields(session: Session, cache: ItemSource, grant: Grant) -> list[ShownField]:
     item = cache.item(session, grant.item)
     columns = {field["name"]: field for field in grant.version_fields}
     key = [
@@ -110,6 +110,8 @@ def _key_fields(session: Session, cache: AccessCache, grant: Grant) -> list[Show
 
 def _typed_record(index: int, record: Mapping[str, Any], key: list[ShownField], grant: Grant) -> _Record:
     granted = {field.name: field for field in grant.fields if not field.masked}  # no oracle on a masked field
+    if any("\x00" in str(name) or "\x00" in str(value) for name, value in record.items()):
+        raise InvalidVerification(f"record {index} holds a NUL character, which no stored value can")
     missing = [field.name for field in key if _text(record.get(field.name)) is None]
     if missing:
         raise InvalidVerification(f"record {index} lacks the key field(s) {', '.join(missing)}")

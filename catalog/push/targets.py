@@ -124,6 +124,9 @@ def create(session: Session, settings: Settings, subscription_id: int, body: Tar
     )
     if target is not None and target.deleted_at is None:
         raise TargetExists(f"{department} already has a delivery target named {body.name}")
+    if target is not None and target.kind != body.kind:  # its variable stays claimed: another kind needs another name
+        raise TargetExists(f"{department}'s target named {body.name} was a {target.kind} target: a {body.kind} "
+                           "target needs a name of its own")  # fmt: skip
     try:
         with session.begin_nested():
             if target is None:

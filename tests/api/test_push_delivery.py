@@ -185,6 +185,12 @@ def test_each_target_gets_the_version_as_the_subscription_reads_it_then_changed_
     assert all(e.department == "zsj" and e.subscription_id == subscription for e in delivered)
     assert client.delete(f"/delivery-targets/{hook['id']}", headers=as_["zsj-steward"]).status_code == 204
     assert client.get(f"{link.path}?{link.query}").status_code == 403  # a removed target's links end with it
+    again = add_target(client, as_, subscription, name="street-hook", kind="webhook", url=receiver.url + "/new")
+    assert again["id"] == hook["id"] and client.get(f"{link.path}?{link.query}").status_code == 403  # not revived
+    other_kind = {"name": "street-hook", "kind": "file", "url": f"file://{folder}/x", "file_format": "csv"}
+    client.delete(f"/delivery-targets/{hook['id']}", headers=as_["zsj-steward"])
+    refused = client.post(f"/subscriptions/{subscription}/targets", json=other_kind, headers=as_["zsj-steward"])
+    assert refused.status_code == 409  # a name keeps its kind: its secret variable stays claimed
 
 
 def publish(database: str, residents: list[dict[str, str]], folder: Path) -> None:

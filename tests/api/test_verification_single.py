@@ -17,6 +17,8 @@ from sqlalchemy import select, text
 from catalog.audit.models import AuditEvent
 from catalog.db import make_engine, session_scope
 from catalog.delivery import lookups
+from catalog.delivery.access_cache import ItemAccess, Remembered
+from catalog.items.schemas import ItemStatus
 from tests.api.conftest import POPULATION_REQUEST, revoke_every_subscription, status_of
 from tests.api.test_scopes import COMMUNITY, subscribe, within
 
@@ -148,6 +150,9 @@ def test_a_refused_record_alone_is_refused_and_audited_as_in_a_batch(
         lambda: {"公民身份号码": resident["公民身份号码"], "姓名": resident["姓名"]},  # masked: no oracle on it
         lambda: {"公民身份号码": resident["公民身份号码"], "户籍地址": resident["户籍地址"]},  # not granted
         lambda: {"公民身份号码": resident["公民身份号码"], "更新时间": "not a time"},  # not of its type
+        lambda: {
+            "公民身份号码": resident["公民身份号码"][:9] + "\x00" + resident["公民身份号码"][9:]
+        },  # no stored value
     ]
     for record in refused:
         for records in ([record()], [record(), {"公民身份号码": resident["公民身份号码"]}]):
@@ -214,3 +219,11 @@ def test_only_plain_constants_are_written_into_the_statement() -> None:
     assert lookups._written_out(literal("a\\b", String())) is None  # would depend on standard_conforming_strings
     assert lookups._written_out(literal(True, Integer())) is None
     assert lookups._written_out(lookups._bound("value_0", String())) is None  # given at each call
+
+
+def test_a_remembered_item_answers_from_its_snapshot_alone() -> None:
+    """The checks on the event loop read one snapshot of the item, never the database (no session is even used)."""
+    snapshot = ItemAccess(1, "PSGA-RK-0001", ItemStatus.PUBLISHED, False, (), None, {})
+    remembered = Remembered(snapshot, b"key")
+    assert remembered.item(None, "PSGA-RK-0001") is snapshot  # type: ignore[arg-type]
+    assert remembered.item(None, "SCJG-FR-0001") is None  # type: ignore[arg-type]
