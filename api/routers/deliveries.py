@@ -91,12 +91,12 @@ def add_target(subscription_id: Id, body: targets.TargetCreate, session: Session
 @router.delete("/delivery-targets/{target_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_target(target_id: Id, session: SessionDep, guard: GuardDep) -> None:
     guard.signed_in()
-    try:
-        target, _ = targets.get(session, target_id)
-        _consumer_of(target.subscription_id, session, guard, managing=True)
-    except (targets.TargetNotFound, subscriptions.SubscriptionNotFound):  # one answer: another's is none of theirs
-        raise targets.TargetNotFound(f"delivery target {target_id} does not exist") from None
-    with guard.refusals_audited("delivery_target.delete", target_id=target_id):
+    with guard.refusals_audited("delivery_target.delete", target_id=target_id):  # a refusal too: audited
+        try:
+            target, _ = targets.get(session, target_id)
+            _consumer_of(target.subscription_id, session, guard, managing=True)
+        except (targets.TargetNotFound, subscriptions.SubscriptionNotFound):  # one answer: another's is none of theirs
+            raise targets.TargetNotFound(f"delivery target {target_id} does not exist") from None
         targets.delete(session, target_id, guard.principal)
 
 

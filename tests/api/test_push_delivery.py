@@ -265,6 +265,12 @@ def test_targets_are_the_consumers_business(
         missing = client.delete("/delivery-targets/99999", headers=as_[stranger]).json()
         assert (refused["code"], refused["detail"].replace(str(made["id"]), "N")) == (
             missing["code"], missing["detail"].replace("99999", "N"))  # fmt: skip
+    engine = make_engine(database)
+    with session_scope(engine) as session:  # each refusal audited, as for any endpoint
+        refusals = session.scalars(select(AuditEvent.outcome).where(AuditEvent.action == "delivery_target.delete",
+                                                                    AuditEvent.outcome == "denied")).all()  # fmt: skip
+    engine.dispose()
+    assert len(refusals) >= 6
     bad = [
         {"name": "f", "kind": "file", "url": "file:///etc/datashare", "file_format": "csv"},  # outside outbound
         {"name": "f", "kind": "file", "url": f"file://{outbound}", "file_format": "csv"},  # the root itself
