@@ -40,12 +40,12 @@ T = TypeVar("T")
 STREAM_ROWS = 10_000  # events fetched at a time (a server-side cursor on PostgreSQL): memory stays bounded
 SEAL_LOCK = 0x6461_7461_7368_6172  # PostgreSQL advisory lock: one seal at a time ("datashar")
 
-_SEQUENCE = text("""
+AUDIT_ID_SEQUENCE = text("""
     SELECT pg_sequence_last_value(sequence.seqrelid), sequence.seqcache FROM pg_sequence AS sequence
     WHERE sequence.seqrelid = CAST(pg_get_serial_sequence('audit_event', 'id') AS regclass)
 """)
 # The transaction ids of the transactions running in this database now (regular ones and prepared ones), as text.
-_RUNNING = text("""
+RUNNING_TRANSACTIONS = text("""
     SELECT CAST(backend_xid AS text) FROM pg_stat_activity
     WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()
     UNION ALL SELECT CAST(transaction AS text) FROM pg_prepared_xacts WHERE database = current_database()
@@ -157,19 +157,19 @@ def _watermark(session: Session, sealed_to: int, wait_seconds: float) -> int | N
     ``wait_seconds`` (the next run tries again)."""
     if session.get_bind().dialect.name != "postgresql":
         return int(session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))) or 0)  # the write lock is ours
-    last, cached = session.execute(_SEQUENCE).one()
+    last, cached = session.execute(AUDIT_ID_SEQUENCE).one()
     if cached != 1:  # ids a session cached may be drawn by a transaction that starts later, below ``last``
         raise SealUnsafe(f"the audit_event id sequence caches {cached} values per session; sealing needs CACHE 1")
     if last is None or last <= sealed_to:
         return sealed_to
-    holders = set(session.scalars(_RUNNING))  # read after the sequence: every transaction holding an id <= last
+    holders = set(session.scalars(RUNNING_TRANSACTIONS))  # read after the sequence: all holding ids <= last
     deadline = time.monotonic() + wait_seconds
     while holders:
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.02)
         session.execute(text("SELECT pg_stat_clear_snapshot()"))  # pg_stat_activity anew, not as first read
-        holders &= set(session.scalars(_RUNNING))
+        holders &= set(session.scalars(RUNNING_TRANSACTIONS))
     return int(last)
 
 

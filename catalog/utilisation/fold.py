@@ -22,22 +22,13 @@ from sqlalchemy import ColumnElement, Date, Select, and_, case, cast, func, or_,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from catalog.audit.chain import AUDIT_ID_SEQUENCE, RUNNING_TRANSACTIONS  # as the seal reads them
 from catalog.audit.models import AuditEvent
 from catalog.db import utcnow
 from catalog.utilisation.models import UsageDay, UsageFold, UsageMonth
 
 MEASURES = ("reads", "rows_read", "verifications", "deliveries", "rows_delivered")
 READ, VERIFY, DELIVER = "data.read", "data.verify", "data.deliver"
-# As catalog.audit.chain reads them: the id sequence's last value and cache, and the transactions running here.
-_SEQUENCE = text("""
-    SELECT pg_sequence_last_value(sequence.seqrelid), sequence.seqcache FROM pg_sequence AS sequence
-    WHERE sequence.seqrelid = CAST(pg_get_serial_sequence('audit_event', 'id') AS regclass)
-""")
-_RUNNING = text("""
-    SELECT CAST(backend_xid AS text) FROM pg_stat_activity
-    WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()
-    UNION ALL SELECT CAST(transaction AS text) FROM pg_prepared_xacts WHERE database = current_database()
-""")
 
 
 @dataclass(frozen=True)
@@ -116,11 +107,11 @@ def _safe_id(session: Session, state: UsageFold) -> int:
     """The highest id no running transaction can still add an event at or below (never below ``folded_to``)."""
     if not is_postgresql(session):  # this transaction holds the write lock: every event is committed and final
         return max(state.folded_to, int(session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))) or 0))
-    last, cached = session.execute(_SEQUENCE).one()
+    last, cached = session.execute(AUDIT_ID_SEQUENCE).one()
     if cached != 1:  # ids cached by a session may be drawn later below ``last``: nothing is safe to fold
         return state.folded_to
     session.execute(text("SELECT pg_stat_clear_snapshot()"))  # pg_stat_activity as it is now
-    running = set(session.scalars(_RUNNING))  # read after the sequence: every transaction holding an id <= last
+    running = set(session.scalars(RUNNING_TRANSACTIONS))  # read after the sequence: all holding ids <= last
     safe = state.folded_to
     if state.pending_to is not None and not running & set(state.pending_holders):
         safe = max(safe, state.pending_to)
