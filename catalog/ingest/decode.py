@@ -8,10 +8,17 @@ checked in place with Arrow, not copied into a Python string.
 
 from __future__ import annotations
 
+import codecs
+import io
+import os
 import re
+import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +50,9 @@ COHERENCE_SAMPLE = 64 * 1024
 MAX_DETAIL = 3
 
 
+BLOCK_BYTES = 16 << 20  # an export is read, checked and (if need be) transcoded this much at a time
+
+
 @dataclass(frozen=True)
 class DecodedExport:
     utf8: bytes  # the text as UTF-8, without a BOM
@@ -53,38 +63,157 @@ class DecodedExport:
         return self.utf8.decode("utf-8")
 
 
+@dataclass(frozen=True)
+class DecodedFile:
+    """An export file's text as UTF-8: the file itself from ``offset`` (past a BOM), or a transcoded copy."""
+
+    path: Path
+    offset: int
+    encoding: str
+    transcoded: bool  # ``path`` is a copy of the caller's, to remove when done
+
+    def open(self) -> BinaryIO:
+        handle = self.path.open("rb")
+        handle.seek(self.offset)
+        return handle
+
+
 def decode_export(data: bytes, declared: str = "auto") -> DecodedExport:
     """Decode strictly with the declared encoding, or for ``auto`` with UTF-8 (BOM or not) then GB18030."""
-    if _blank(data):
+    sinks: list[_KeptBytes] = []
+
+    def new_sink() -> BinaryIO:
+        sinks.append(_KeptBytes())
+        return sinks[-1]
+
+    codec, offset = _decode(io.BytesIO(data), declared, new_sink)
+    if not _is_utf8(codec):
+        return DecodedExport(utf8=sinks[-1].kept, encoding=codec)
+    return DecodedExport(utf8=data[offset:] if offset else data, encoding=codec)
+
+
+class _KeptBytes(io.BytesIO):
+    """A sink whose bytes outlive its closing."""
+
+    kept = b""
+
+    def close(self) -> None:
+        self.kept = self.getvalue()
+        super().close()
+
+
+def decode_file(path: Path, declared: str = "auto", spool: Path | None = None) -> DecodedFile:
+    """``decode_export`` for a file, read a block at a time: a UTF-8 file is checked in place, another encoding is
+    transcoded into a temporary file in ``spool`` (by default beside the export)."""
+    copies: list[Path] = []
+
+    def new_copy() -> BinaryIO:
+        descriptor, name = tempfile.mkstemp(dir=spool or path.parent, prefix=".utf8-")
+        copies.append(Path(name))
+        return os.fdopen(descriptor, "wb")
+
+    try:
+        with path.open("rb") as source:
+            codec, offset = _decode(source, declared, new_copy)
+    except BaseException:
+        for copy in copies:
+            copy.unlink(missing_ok=True)
+        raise
+    for copy in copies[:-1]:  # a candidate that failed
+        copy.unlink(missing_ok=True)
+    if not _is_utf8(codec):
+        return DecodedFile(copies[-1], 0, codec, transcoded=True)
+    for copy in copies:
+        copy.unlink(missing_ok=True)
+    return DecodedFile(path, offset, codec, transcoded=False)
+
+
+def _decode(source: BinaryIO, declared: str, new_sink: Callable[[], BinaryIO]) -> tuple[str, int]:
+    """The codec that decodes the whole source, and where its text starts; a transcoded text went to the last sink."""
+    source.seek(0)
+    head = source.read(COHERENCE_SAMPLE + 1)
+    if _blank(source, head):
         raise ExportNotDecodable("the export is empty")
     failures: list[str] = []
-    for codec in _candidates(data, declared):
-        try:
-            utf8 = _as_utf8(data, codec)
-        except UnicodeDecodeError as error:
-            failures.append(f"not {codec}: {_describe(data, error)}")
-            continue
-        problem = _implausible_utf8(utf8) or _incoherence(data, codec)
+    for codec in _candidates(head, declared):
+        source.seek(0)
+        if not _is_utf8(codec):
+            with new_sink() as sink:
+                problem = _transcode(source, codec, sink)
+        else:
+            problem = _check_utf8(source, codec == "utf-8-sig")
+        problem = problem or _incoherence(head, codec)
         if problem is None:
-            return DecodedExport(utf8=utf8, encoding=codec)
+            return codec, len(UTF8_BOM) if codec == "utf-8-sig" and head.startswith(UTF8_BOM) else 0
         failures.append(f"not {codec}: {problem}")
-    raise ExportNotDecodable(_message(data, declared, failures))
+    raise ExportNotDecodable(_message(source, declared, failures))
 
 
-def _blank(data: bytes) -> bool:
+def _is_utf8(codec: str) -> bool:
+    return codec in ("utf-8", "utf-8-sig")
+
+
+def _blank(source: BinaryIO, head: bytes) -> bool:
     blank = b" \t\r\n" + UTF8_BOM
-    return not data[:4096].strip(blank) and not data.strip(blank)  # no copy of a large export
+    if head.strip(blank):
+        return False
+    while block := source.read(BLOCK_BYTES):  # a large export of blanks only: read on, never held whole
+        if block.strip(blank):
+            return False
+    return True
 
 
-def _as_utf8(data: bytes, codec: str) -> bytes:
-    if codec not in ("utf-8", "utf-8-sig"):
-        return data.decode(codec).encode("utf-8")
-    body = data.removeprefix(UTF8_BOM) if codec == "utf-8-sig" else data
-    try:
-        _arrow_text(body).validate(full=True)  # SIMD validation; Python's decoder only to say where it broke
-    except pa.ArrowInvalid:
-        body.decode("utf-8")
-    return body
+def _check_utf8(source: BinaryIO, bom: bool) -> str | None:
+    """Why the source is not plausible UTF-8 text, or None. Blocks are cut after their last whole character."""
+    if bom and source.read(len(UTF8_BOM)) != UTF8_BOM:
+        source.seek(0)
+    position, carry, tally = source.tell(), b"", Plausibility()
+    while True:
+        block = source.read(BLOCK_BYTES)
+        data = carry + block
+        cut = _whole_characters(data) if block else len(data)
+        part, carry = data[:cut], data[cut:]
+        try:
+            _arrow_text(part).validate(full=True)  # SIMD validation; Python's decoder only to say where it broke
+        except pa.ArrowInvalid:
+            try:
+                part.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return _describe(part[error.start], position + error.start, at_end=not block and error.end >= cut)
+        tally.add_utf8(part)
+        position += cut
+        if not block:
+            return tally.finish()
+
+
+def _transcode(source: BinaryIO, codec: str, sink: BinaryIO) -> str | None:
+    """Decode the source with ``codec`` block by block, writing its text as UTF-8 to ``sink``; why it is not plausible
+    text in that codec, or None."""
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    position, tally = 0, Plausibility()
+    while True:
+        block = source.read(BLOCK_BYTES)
+        pending = len(decoder.getstate()[0])
+        try:
+            utf8 = decoder.decode(block, final=not block).encode("utf-8")
+        except UnicodeDecodeError as error:  # its object: the bytes still pending, then this block
+            at_end = not block or (error.end >= len(error.object) and not source.read(1))
+            return _describe(error.object[error.start], position - pending + error.start, at_end)
+        sink.write(utf8)
+        tally.add_utf8(utf8)
+        position += len(block)
+        if not block:
+            return tally.finish()
+
+
+def _whole_characters(data: bytes) -> int:
+    """Where the last whole UTF-8 character of ``data`` ends (a character cut by the block's end waits for the next)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # a lead byte (or ASCII): does its character fit?
+            length = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4
+            return len(data) - back if length > back else len(data)
+    return len(data)
 
 
 def _arrow_text(utf8: bytes) -> pa.Array:
@@ -93,13 +222,44 @@ def _arrow_text(utf8: bytes) -> pa.Array:
     return pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(utf8)])
 
 
-def _implausible_utf8(utf8: bytes) -> str | None:
-    """implausibility() for UTF-8 bytes: counted with RE2 in Arrow; only text with rare characters is decoded."""
-    if b"\xef\xbf\xbd" in utf8:
-        return "it holds replacement characters (U+FFFD)"
-    if pc.count_substring_regex(_arrow_text(utf8), RARE_CHARACTER)[0].as_py() == 0:
-        return None
-    return implausibility(utf8.decode("utf-8"))
+class Plausibility:
+    """Whether text, given a block at a time, can be what a department's system wrote: no replacement, control or
+    private-use characters, and at most ``MAX_RARE_SHARE`` of rare scripts. The first problem found stands (a text
+    that does not decode further on is told as such: the caller reads on)."""
+
+    def __init__(self) -> None:
+        self.characters, self.rare, self.examples = 0, 0, list[str]()
+        self.problem: str | None = None
+
+    def add_utf8(self, utf8: bytes) -> None:
+        """Rare characters are counted with RE2 in Arrow; only a block holding some is decoded."""
+        if self.problem is not None:
+            return
+        if b"\xef\xbf\xbd" in utf8:
+            self.problem = "it holds replacement characters (U+FFFD)"
+            return
+        text = _arrow_text(utf8)
+        self.characters += pc.utf8_length(text)[0].as_py()
+        if pc.count_substring_regex(text, RARE_CHARACTER)[0].as_py():
+            self._add_rare(RARE_PATTERN.findall(utf8.decode("utf-8")))
+
+    def add_text(self, text: str) -> None:
+        if "\ufffd" in text:
+            self.problem = self.problem or "it holds replacement characters (U+FFFD)"
+        self.characters += len(text)
+        self._add_rare(RARE_PATTERN.findall(text))
+
+    def _add_rare(self, rare: list[str]) -> None:
+        private = [char for char in rare if unicodedata.category(char) in ("Co", "Cc", "Cs")]
+        if private and self.problem is None:
+            self.problem = f"it holds {len(private)} control or private-use characters such as {_show(private)}"
+        self.rare += len(rare)
+        self.examples = list(dict.fromkeys(self.examples + rare))[:MAX_DETAIL]
+
+    def finish(self) -> str | None:
+        if self.problem is None and self.rare > MAX_RARE_SHARE * self.characters:
+            return f"{self.rare} of {self.characters} characters are of rare scripts, such as {_show(self.examples)}"
+        return self.problem
 
 
 def _candidates(data: bytes, declared: str) -> list[str]:
@@ -113,26 +273,19 @@ def _candidates(data: bytes, declared: str) -> list[str]:
 
 def implausibility(text: str) -> str | None:
     """Why decoded text cannot be what a department's system wrote, or None if it can."""
-    if "\ufffd" in text:
-        return "it holds replacement characters (U+FFFD)"
-    rare = RARE_PATTERN.findall(text)
-    if not rare:
-        return None
-    private = [char for char in rare if unicodedata.category(char) in ("Co", "Cc", "Cs")]
-    if private:
-        return f"it holds {len(private)} control or private-use characters such as {_show(private)}"
-    if len(rare) > MAX_RARE_SHARE * len(text):
-        return f"{len(rare)} of {len(text)} characters are of rare scripts, such as {_show(rare)}"
-    return None
+    tally = Plausibility()
+    tally.add_text(text)
+    return tally.finish()
 
 
-def _incoherence(data: bytes, codec: str) -> str | None:
+def _incoherence(head: bytes, codec: str) -> str | None:
     """GBK-family decoding accepts most EUC-KR, EUC-JP and Big5 bytes as valid but meaningless Chinese;
-    charset-normalizer's language-coherence check tells them apart where character ranges cannot."""
+    charset-normalizer's language-coherence check tells them apart where character ranges cannot. ``head``: the
+    export's first COHERENCE_SAMPLE bytes, and one more if there are more."""
     if codec not in GB_FAMILY:
         return None
-    sample = data[:COHERENCE_SAMPLE]
-    if len(data) > COHERENCE_SAMPLE:
+    sample = head[:COHERENCE_SAMPLE]
+    if len(head) > COHERENCE_SAMPLE:
         sample = sample[: sample.rfind(b"\n") + 1] or sample
     best = from_bytes(sample, cp_isolation=[*GB_FAMILY, *LOOKALIKE_CODECS]).best()
     if best is None or best.encoding in GB_FAMILY:
@@ -145,16 +298,16 @@ def _show(chars: list[str]) -> str:
     return ", ".join(f"U+{ord(char):04X}" for char in distinct)
 
 
-def _describe(data: bytes, error: UnicodeDecodeError) -> str:
-    where = "at the end (the file may be truncated)" if error.end >= len(data) else f"at byte offset {error.start}"
-    return f"invalid byte 0x{data[error.start]:02X} {where}"
+def _describe(byte: int, offset: int, at_end: bool) -> str:
+    where = "at the end (the file may be truncated)" if at_end else f"at byte offset {offset}"
+    return f"invalid byte 0x{byte:02X} {where}"
 
 
-def _message(data: bytes, declared: str, failures: list[str]) -> str:
+def _message(source: BinaryIO, declared: str, failures: list[str]) -> str:
     message = f"the export does not decode as {declared} text: " + "; ".join(failures)
     if declared.lower() != "auto":
         try:
-            detected = decode_export(data, "auto").encoding
+            detected, _ = _decode(source, "auto", lambda: open(os.devnull, "wb"))  # noqa: SIM115 - closed by _decode
         except ExportNotDecodable:
             return message
         message += f". It decodes as {detected}: declare encoding {detected.removesuffix('-sig')} or auto"

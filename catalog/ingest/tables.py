@@ -13,11 +13,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, TypeAlias
+from typing import Any, BinaryIO, TypeAlias
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from catalog.ingest.decode import DecodedFile
 from catalog.ingest.errors import ExportNotReadable
 
 Cell = Any  # str, int, float, bool, date or datetime as the format gives it, or None
@@ -55,41 +56,61 @@ def _chunked(width: int, rows: Iterator[list[Cell]]) -> Iterator[RawChunk]:
         first_row += len(block)
 
 
-def read_csv(text: str | bytes) -> RawTable:
+CsvSource: TypeAlias = bytes | DecodedFile  # UTF-8 text in memory, or in a file read a block at a time
+
+
+def read_csv(text: str | CsvSource) -> RawTable:
     """A CSV export (UTF-8) with a header row, parsed by Arrow in blocks; every cell stays text."""
-    utf8 = text.encode("utf-8") if isinstance(text, str) else text
-    header = _csv_header(utf8)
-    return RawTable([name.strip() for name in header], _csv_chunks(utf8, header))
+    source = text.encode("utf-8") if isinstance(text, str) else text
+    header = _csv_header(source)
+    return RawTable([name.strip() for name in header], _csv_chunks(source, header))
 
 
-def _csv_header(utf8: bytes) -> list[str]:
-    reader = csv.reader(io.TextIOWrapper(io.BytesIO(utf8), encoding="utf-8", newline=""), strict=True)
-    try:
-        header = next(reader, None)
-    except csv.Error as error:
-        raise ExportNotReadable(f"the CSV export's header is malformed: {error}") from None
+def _opened(source: CsvSource) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else source.open()
+
+
+def _csv_lines(handle: BinaryIO) -> Any:
+    return csv.reader(io.TextIOWrapper(handle, encoding="utf-8", newline=""), strict=True)
+
+
+def _csv_header(source: CsvSource) -> list[str]:
+    with _opened(source) as handle:
+        try:
+            header = next(_csv_lines(handle), None)
+        except csv.Error as error:
+            raise ExportNotReadable(f"the CSV export's header is malformed: {error}") from None
     if not header or not any(name.strip() for name in header):
         raise ExportNotReadable("the CSV export has no header row")
     _checked_columns([name.strip() for name in header])
     return header
 
 
-def _csv_chunks(utf8: bytes, header: list[str]) -> Iterator[RawChunk]:
+def _csv_chunks(source: CsvSource, header: list[str]) -> Iterator[RawChunk]:
     first_row = 1
     try:
-        for batch in _arrow_csv_reader(utf8, header):
-            if batch.num_rows:
-                yield RawChunk(first_row, list(batch.columns))
-                first_row += batch.num_rows
+        with _arrow_input(source) as stream:
+            for batch in _arrow_csv_reader(stream, header):
+                if batch.num_rows:
+                    yield RawChunk(first_row, list(batch.columns))
+                    first_row += batch.num_rows
     except pa.ArrowInvalid:
-        _raise_csv_error(utf8, len(header))
+        _raise_csv_error(source, len(header))
         # Arrow's message quotes the row, which may hold sensitive values: never pass it on
         raise ExportNotReadable(f"the CSV export is malformed after row {first_row - 1}") from None
 
 
-def _arrow_csv_reader(utf8: bytes, header: list[str]) -> pacsv.CSVStreamingReader:
+def _arrow_input(source: CsvSource) -> pa.NativeFile:
+    if isinstance(source, bytes):
+        return pa.BufferReader(source)
+    stream = pa.OSFile(str(source.path))
+    stream.seek(source.offset)
+    return stream
+
+
+def _arrow_csv_reader(stream: pa.NativeFile, header: list[str]) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
-        pa.BufferReader(utf8),
+        stream,
         read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
@@ -101,9 +122,13 @@ def _arrow_csv_reader(utf8: bytes, header: list[str]) -> pacsv.CSVStreamingReade
     )
 
 
-def _raise_csv_error(utf8: bytes, width: int) -> None:
+def _raise_csv_error(source: CsvSource, width: int) -> None:
     """Find the row Arrow refused with Python's stricter reader, to say where and why without quoting it."""
-    reader = csv.reader(io.TextIOWrapper(io.BytesIO(utf8), encoding="utf-8", newline=""), strict=True)
+    with _opened(source) as handle:
+        _find_csv_error(_csv_lines(handle), width)
+
+
+def _find_csv_error(reader: Any, width: int) -> None:
     row_number = 0
     try:
         next(reader, None)

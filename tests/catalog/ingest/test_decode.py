@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog.ingest.decode import decode_export, implausibility
+from catalog.ingest import decode
+from catalog.ingest.decode import decode_export, decode_file, implausibility
 from catalog.ingest.errors import ExportNotDecodable
 
 
@@ -83,3 +84,51 @@ def test_plausible_text() -> None:
     assert implausibility("姓名,地址\n陈华,深圳市坪山区（马峦街道）283号—A座\n") is None
     assert implausibility("a\ufffdb") == "it holds replacement characters (U+FFFD)"
     assert "control or private-use" in (implausibility("a\ue000b") or "")
+
+
+CASES = [
+    "姓名,地址\n陈华,深圳市坪山区马峦街道283号—A座\n" * 3,
+    "\ufeff姓名,地址\n李娜,坪山\n",
+    "Name,City\nJürgen Müller,Köln\n" * 2,
+]
+BROKEN = [
+    "事件编号,事件类型\nPS1,噪音扰民\n".encode()[:-2],  # cut inside a character
+    "姓名\n陈华\n".encode() + b"\xff" + "李娜\n".encode(),  # an invalid byte inside
+    "姓名,地址\n陈华,\ue000坪山\n".encode(),  # a private-use character
+    "姓名,地址\n陈华,马峦街道\n".encode("gb18030")[:-3],  # GB18030 cut inside a character
+]
+
+
+def decoded(data: bytes, tmp_path: Path, declared: str) -> tuple[str, str]:
+    """What decode_file makes of the bytes: (encoding, text) or ("error", message)."""
+    path = tmp_path / "export.csv"
+    path.write_bytes(data)
+    try:
+        result = decode_file(path, declared)
+    except ExportNotDecodable as error:
+        return "error", error.message
+    with result.open() as text:
+        content = text.read().decode("utf-8")
+    if result.transcoded:
+        result.path.unlink()
+    return result.encoding, content
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 7, 64])
+@pytest.mark.parametrize("declared", ["auto", "utf-8", "gb18030"])
+def test_a_file_decoded_a_block_at_a_time_is_decoded_as_whole(
+    block: int, declared: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exports = [text.encode("utf-8") for text in CASES] + [CASES[0].encode("gb18030")] + BROKEN
+    whole = [decoded(data, tmp_path, declared) for data in exports]
+    monkeypatch.setattr(decode, "BLOCK_BYTES", block)
+    assert [decoded(data, tmp_path, declared) for data in exports] == whole
+    assert list(tmp_path.iterdir()) == [tmp_path / "export.csv"]  # no transcoded copy left behind
+
+
+def test_a_file_keeps_its_place_in_the_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decode, "BLOCK_BYTES", 4)
+    assert decoded(BROKEN[0], tmp_path, "utf-8")[1].endswith("invalid byte 0xE6 at the end (the file may be truncated)")
+    assert "invalid byte 0xFF at byte offset 14" in decoded(BROKEN[1], tmp_path, "utf-8")[1]
+    assert decoded(CASES[0].encode("gb18030"), tmp_path, "auto") == ("gb18030", CASES[0])
+    assert decoded(CASES[1].encode(), tmp_path, "utf-8") == ("utf-8-sig", CASES[1][1:])

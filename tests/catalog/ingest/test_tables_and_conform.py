@@ -7,11 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from openpyxl import Workbook
 
+from catalog.classification.types import DataType
 from catalog.ingest.conform import conform
-from catalog.ingest.decode import decode_export
+from catalog.ingest.decode import decode_export, decode_file
 from catalog.ingest.errors import ExportNotReadable, SchemaDrift
 from catalog.ingest.tables import RawTable, read_csv, read_json, read_xlsx
 from catalog.items.schemas import FieldDeclaration
@@ -158,3 +160,48 @@ def test_xlsx_with_excel_dates_and_serials() -> None:
 def test_a_file_that_is_not_xlsx() -> None:
     with pytest.raises(ExportNotReadable, match="cannot be opened"):
         read_xlsx(b"PK\x03\x04 not really a zip")
+
+
+@pytest.mark.parametrize(
+    ("data_type", "cells"),
+    [
+        ("datetime", ["2024-02-29 23:59:59", "1900-01-01 00:00:00", "9999-12-31 23:59:59", "0001-01-01 00:00:00"]),
+        ("datetime", ["2024-02-29 23:59:59", "2026-02-29 10:00:00"]),  # no 29 February in 2026
+        ("datetime", ["2026-02-28 24:00:00", "2026-02-28 10:00:00"]),
+        ("datetime", ["2026-02-28 10:60:00", "2026-02-28 10:00:60"]),
+        ("datetime", ["0000-01-01 00:00:00", "2026-01-01 00:00:00"]),  # no year 0
+        ("date", ["2024-02-29", "1900-01-01", "9999-12-31", "0001-01-01"]),
+        ("date", ["2024-02-29", "2026-02-30", "0000-12-01", "2026-13-01"]),
+    ],
+)
+def test_a_column_all_in_the_usual_layout_parses_as_cell_by_cell(data_type: str, cells: list[str]) -> None:
+    """Such a column is cast by Arrow at once; each cell alone goes the careful way: the values and errors agree."""
+    field = FieldDeclaration(name="时间", data_type=DataType(data_type), level=1)
+
+    def conformed(rows: list[str]) -> tuple[list[object], list[int]]:
+        (chunk,) = conform(read_csv("时间\n" + "".join(f"{row}\n" for row in rows)), [field])
+        return chunk.table.column("时间").to_pylist(), [error.row for error in chunk.errors]
+
+    one_by_one = [conformed([cell, "x"]) for cell in cells]  # "x" sends the column the careful way
+    assert conformed(cells) == (
+        [values[0] for values, _ in one_by_one],
+        [number for number, (_, errors) in enumerate(one_by_one, 1) if 1 in errors],
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['\ufeff姓名,地址\n陈华,坪山\n李娜,"马峦\n街道"\n', "姓名,地址\n陈华,坪山\n李娜,马峦,多余\n", "姓名,姓名\n1,2\n"],
+)
+def test_a_csv_file_reads_as_its_bytes_do(text: str, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(text.encode("utf-8"))
+
+    def read(source: object) -> object:
+        try:
+            table = read_csv(source)  # type: ignore[arg-type]
+            return table.columns, [[pa.array(column).to_pylist() for column in chunk.columns] for chunk in table.chunks]
+        except ExportNotReadable as error:
+            return error.message
+
+    assert read(decode_file(path)) == read(decode_export(path.read_bytes()).utf8)
