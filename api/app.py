@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = follow_catalog(make_engine(settings.resolved_database_url), settings.pipeline_manifest)
+        engine = follow_catalog(make_engine(settings.resolved_database_url), settings.pipeline_manifest_location)
         app.state.platform = Platform(engine=engine, settings=settings)
         app.state.metrics_registry = metrics.exposition_registry(CatalogFigures(engine, settings.metrics_cache_seconds))
         # Database work runs in worker threads; a few contend far less for the GIL than anyio's default 40

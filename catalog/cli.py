@@ -124,7 +124,7 @@ def _engine(require_schema: bool = True) -> Engine:
     from catalog.ingest.manifest import follow_catalog
 
     settings = _settings()
-    engine = follow_catalog(make_engine(settings.resolved_database_url), settings.pipeline_manifest)
+    engine = follow_catalog(make_engine(settings.resolved_database_url), settings.pipeline_manifest_location)
     if require_schema and not inspect(engine).has_table("alembic_version"):
         err.print("The database has no schema yet: run `datashare db upgrade` first.", style="red")
         raise typer.Exit(2)
@@ -372,7 +372,7 @@ def ingest(
     data_dir = _settings().resolved_data_dir
     with _ingestion(item_code) as engine:
         outcome = run_ingest(
-            engine, item_code, file.read_bytes(), file.name, raw_dir=data_dir / "raw",
+            engine, item_code, file.read_bytes(), file.name, raw_dir=_settings().raw_store,
             reports_dir=data_dir / "reports", trigger=trigger or default_actor(),
             stale_after=timedelta(hours=_settings().ingest_run_timeout_hours),
         )  # fmt: skip
@@ -418,8 +418,12 @@ def _ingestion(item_code: str) -> Iterator[Engine]:
 
 def _report_outcome(item_code: str, outcome: IngestOutcome, as_json: bool) -> None:
     """The same report for `ingest` and `pull`; an export in quarantine exits 3."""
+    from catalog.ingest.service import changes_said  # loaded already: the run was made with it
+
     if as_json:
         typer.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
+    elif outcome.outcome == "published" and outcome.changes:
+        out.print(f"{item_code}: published version {outcome.version} incrementally: {changes_said(outcome.changes)}.")
     elif outcome.outcome == "published":
         out.print(f"{item_code}: published version {outcome.version} with {outcome.rows_accepted} rows.")
     elif outcome.awaits_operator and outcome.outcome == "duplicate":

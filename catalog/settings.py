@@ -7,15 +7,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_ONLY_SECRET = "local-development-only-secret"
+# Object stores (fsspec URLs) that may hold what several machines share: the raw store, the drop area, the pipeline
+# manifest, file-drop deliveries (catalog/storage.py). Only s3fs is installed; the others need their fsspec package.
+OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
 MIN_SECRET_BYTES = 32  # HS256 signs the access tokens: a shorter key is open to guessing offline
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DATASHARE_", env_file=".env", extra="ignore")
+    # No input in errors: a refused value may be a secret (a short secret key, a URL with keys in it).
+    model_config = SettingsConfigDict(env_prefix="DATASHARE_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)  # fmt: skip
 
     mode: Literal["local", "production"] = "local"
     data_dir: Path = Path("data")
@@ -59,6 +64,18 @@ class Settings(BaseSettings):
     # written in the location, or an address) is allowed here: DATASHARE_SOURCE_ALLOWED_HOSTS='["10.0.0.5"]'.
     drop_dir: Path | None = None
     source_allowed_hosts: list[str] = Field(default_factory=list)
+
+    # Object storage (catalog/storage.py), so that the scheduler, the dag-processor, the workers and the API can run on
+    # different machines: raw exports kept under raw_url (default <data dir>/raw), the drop area under drop_url
+    # (instead of drop_dir; a relative source location is then taken under drop_url's parent, as it is under the data
+    # folder locally), the pipeline manifest written to and read from manifest_url (default <data dir>/pipelines.json).
+    # Each an s3:// (gs://, abfs://) URL, never with credentials in it: those come from the environment (for s3://:
+    # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3 ...) or, inside Airflow tasks, from the Airflow
+    # connection object_store_conn_id names (its login, password and extra endpoint_url / region_name).
+    raw_url: str | None = None
+    drop_url: str | None = None
+    manifest_url: str | None = None
+    object_store_conn_id: str | None = None
 
     # Where the API's abuse limits count (api/limits.py): memory:// in this process only (one API process);
     # redis://host:6379/1 to share them between API processes.
@@ -112,6 +129,27 @@ class Settings(BaseSettings):
     # who must hold `runs operate` for the item's department.
     quarantine_deciders: list[str] = Field(default_factory=lambda: ["ops"])
 
+    @field_validator("raw_url", "drop_url", "manifest_url")
+    @classmethod
+    def _object_store_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.strip():
+            return None  # DATASHARE_RAW_URL= (blank, as compose passes an unset optional variable): not set
+        if url is not None:
+            scheme, _, rest = url.partition("://")
+            if "@" in rest.split("/", 1)[0]:  # not repeated in the error: it would be a secret in a log
+                raise ValueError("an object-store URL carries no credentials: they come from the environment or an "
+                                 "Airflow connection")  # fmt: skip
+            if scheme not in OBJECT_STORE_SCHEMES or not rest.strip("/"):
+                raise ValueError(f"{url!r} is not an object-store URL ({', '.join(OBJECT_STORE_SCHEMES)}://bucket/...)")
+        return url
+
+    @model_validator(mode="after")
+    def _one_drop_area(self) -> Settings:
+        if self.drop_url is not None and self.drop_dir is not None:
+            raise ValueError("set DATASHARE_DROP_DIR (a local drop area) or DATASHARE_DROP_URL (on object storage), "
+                             "not both")  # fmt: skip
+        return self
+
     @model_validator(mode="after")
     def _refuse_default_secret_outside_local(self) -> Settings:
         secret = self.secret_key.get_secret_value()
@@ -144,6 +182,21 @@ class Settings(BaseSettings):
     def pipeline_manifest(self) -> Path:
         """What the DAG file reads (catalog/ingest/manifest.py writes it)."""
         return self.resolved_data_dir / "pipelines.json"
+
+    @property
+    def pipeline_manifest_location(self) -> Path | str:
+        """Where the pipeline manifest is written and read: manifest_url, else the local ``pipeline_manifest``."""
+        return self.manifest_url.rstrip("/") if self.manifest_url else self.pipeline_manifest
+
+    @property
+    def raw_store(self) -> Path | str:
+        """Where raw exports are kept: raw_url, else <data dir>/raw."""
+        return self.raw_url.rstrip("/") if self.raw_url else self.resolved_data_dir / "raw"
+
+    @property
+    def drop_area(self) -> Path | str:
+        """Where file sources are read: drop_url, else the local drop folder (``resolved_drop_dir``)."""
+        return self.drop_url.rstrip("/") if self.drop_url else self.resolved_drop_dir
 
     @property
     def resolved_audit_signing_key_file(self) -> Path:

@@ -43,6 +43,7 @@ def deliver(item_code: str) -> dict[str, Any]:
     from catalog.db import make_engine
     from catalog.ingest.third_party import quiet_third_party_logging
     from catalog.push.service import deliver_item
+    from catalog.storage import using_connection
 
     quiet_third_party_logging()
     context = get_current_context()
@@ -50,7 +51,8 @@ def deliver(item_code: str) -> dict[str, Any]:
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     try:
-        report = deliver_item(engine, settings, item_code, trigger)
+        with using_connection(settings.object_store_conn_id):  # file drops on object storage: its credentials
+            report = deliver_item(engine, settings, item_code, trigger)
     finally:
         engine.dispose()
     log.info("%s", report.summary)
@@ -80,5 +82,5 @@ def build(entry: dict[str, Any]) -> DAG:
     return pipeline
 
 
-for _entry in read_pipelines(get_settings().pipeline_manifest):
+for _entry in read_pipelines(get_settings().pipeline_manifest_location):
     build(_entry)

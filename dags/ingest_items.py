@@ -13,12 +13,13 @@ period, and FAILS when the export is late (catalog/ops/freshness.py): a departme
 green. Each task's log starts with one line saying what happened. An unexpected error (the database, the disk, a bug)
 fails the task with its traceback logged without values, and Airflow retries it within seconds.
 
-The DAGs come from the pipeline manifest, ``<data dir>/pipelines.json``, which the catalog rewrites after every
-commit that changes what must be pulled, through the API or the ``datashare`` commands alike
-(catalog/ingest/manifest.py). The data folder comes from the platform's settings, as everywhere else: the environment
-(``DATASHARE_DATA_DIR``), then the env file (``DATASHARE_ENV_FILE``, else ``.env`` in the working directory of the
-Airflow process). Parsing this file reads one small JSON file and imports nothing heavy (no database, no network,
-no pandas or Great Expectations; of the platform, only its settings).
+The DAGs come from the pipeline manifest, ``<data dir>/pipelines.json`` (or the object ``DATASHARE_MANIFEST_URL``
+names, when the dag-processor runs on another machine), which the catalog rewrites after every commit that changes
+what must be pulled, through the API or the ``datashare`` commands alike (catalog/ingest/manifest.py). The data
+folder comes from the platform's settings, as everywhere else: the environment (``DATASHARE_DATA_DIR``), then the env
+file (``DATASHARE_ENV_FILE``, else ``.env`` in the working directory of the Airflow process). Parsing this file reads
+one small JSON file (on object storage: one small GET) and imports nothing heavy (no database, no pandas or Great
+Expectations; of the platform, only its settings).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
     from catalog.ingest.task import TaskReport
 
-MANIFEST = get_settings().pipeline_manifest
+MANIFEST = get_settings().pipeline_manifest_location
 log = logging.getLogger(__name__)
 # An infrastructure error (the database, Airflow's api-server still starting) is retried within seconds, then less
 # and less often: 10 s doubling per try up to 5 minutes (Airflow waits between that delay and twice it).
@@ -75,12 +76,14 @@ def _platform() -> Iterator[tuple[Engine, Settings]]:
     """The catalog's engine and settings for a task, with third-party loggers quiet (the log is the platform's)."""
     from catalog.db import make_engine
     from catalog.ingest.third_party import quiet_third_party_logging
+    from catalog.storage import using_connection
 
     quiet_third_party_logging()
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url)
     try:
-        yield engine, settings
+        with using_connection(settings.object_store_conn_id):  # object storage's credentials, if in a connection
+            yield engine, settings
     finally:
         engine.dispose()
 

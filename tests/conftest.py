@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from catalog.db import make_engine
 from catalog.migrate import upgrade
 
+pytest_plugins = ("tests.object_store",)  # a real S3-compatible server (SeaweedFS) for the object-storage tests
 POSTGRES_ADMIN_URL = os.environ.get(
     "DATASHARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -73,3 +73,33 @@ def test_0009_downgrades_keeping_finished_batches_and_upgrades_them_again(
         kept = connection.execute(text("SELECT outcome, host, rows_failed_rules FROM ingest_batch")).all()
     assert [tuple(row) for row in kept] == [("published", None, None)]  # not known for batches recorded before
     engine.dispose()
+
+
+def test_0020_downgrades_an_incremental_items_views_to_tables_of_their_own(
+    backend: str, database_factory: Any, samples_dir: Path, tmp_path: Path
+) -> None:
+    from catalog.ingest.service import ingest_export
+    from catalog.items.models import CatalogItem
+    from tests.catalog.helpers import import_demo
+
+    url = database_factory(backend)
+    engine = make_engine(url)
+    lines = (samples_dir / "psga_population_20261120.csv").read_text(encoding="utf-8-sig").splitlines()
+    with session_scope(engine) as session:
+        import_demo(session)
+        item = session.scalars(select(CatalogItem).where(CatalogItem.code == "PSGA-RK-0001")).one()
+        item.load = {"mode": "incremental"}
+        deletion = [f"{lines[0]},_op", f"{lines[1].split(',')[0]},,,,,,,,D"]
+        for name, body in (("full.csv", lines), ("delta.csv", deletion)):
+            data = ("\n".join(body) + "\n").encode()
+            outcome = ingest_export(session, item.code, data, name, raw_dir=tmp_path, trigger="test")
+            assert outcome.outcome == "published"
+        tables = [f"item_{item.id}_v1", f"item_{item.id}_v2"]
+
+    command.downgrade(alembic_config(url), "0019")
+    assert set(tables) <= set(inspect(engine).get_table_names()) and not inspect(engine).get_view_names()
+    with engine.connect() as connection:
+        counts = [connection.scalar(text(f'SELECT count(*) FROM "{name}"')) for name in tables]
+    assert counts == [500, 499]
+    upgrade(engine)
+    engine.dispose()

@@ -78,6 +78,9 @@ class ConformedChunk:
     first_row: int
     table: pa.Table  # one column per declared field, by name, in declared order; typed; null where absent or bad
     errors: list[RowError]
+    # An incremental export's (catalog/ingest/changes.py): which rows delete their key, and the column saying so.
+    deletes: np.ndarray | None = None
+    operation_column: str | None = None
 
     @property
     def size(self) -> int:
@@ -104,10 +107,10 @@ def conform(table: RawTable, fields: Sequence[FieldDeclaration]) -> Iterator[Con
     """Check the columns at once (schema drift), then conform the chunks as they are read."""
     check_columns(table.columns, fields)
     positions = [table.columns.index(field.name) for field in fields]
-    return (_conform_chunk(chunk, positions, fields) for chunk in table.chunks)
+    return (conform_chunk(chunk, positions, fields) for chunk in table.chunks)
 
 
-def _conform_chunk(chunk: RawChunk, positions: list[int], fields: Sequence[FieldDeclaration]) -> ConformedChunk:
+def conform_chunk(chunk: RawChunk, positions: list[int], fields: Sequence[FieldDeclaration]) -> ConformedChunk:
     columns: list[pa.Array] = []
     errors: list[RowError] = []
     for position, field in zip(positions, fields, strict=True):

@@ -1,6 +1,7 @@
 """Reaching a department's exports. Locations are URLs (fsspec), so workers on other machines can reach
-them: ``file://`` and plain paths under the data folder here, object storage (s3://, gs://, abfs://) with the
-matching fsspec package in production. Where a location may point is checked first (``source_safety``).
+them: ``file://`` and plain paths under the data folder here, object storage (s3://; gs://, abfs:// with the
+matching fsspec package) in production, through catalog/storage.py and its credentials. Where a location may
+point is checked first (``source_safety``).
 
 Query results and API pages are streamed: rows arrive in chunks (a server-side cursor) and pages one by one, and
 each is written out as JSON lines at once and sorted in bounded memory (``sorted_lines``); only the finished
@@ -16,13 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import fsspec
 import httpx
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from catalog import logsafe
+from catalog import logsafe, storage
 from catalog.departments.schemas import PLATFORM_VARIABLE_PREFIXES
 from catalog.errors import DomainError
 from catalog.ingest.sorted_lines import RUN_BYTES, SortedLines
@@ -39,26 +39,43 @@ class FetchedExport:
     data: bytes
 
 
-def newest_file(location: str, pattern: str | None, data_dir: Path, drop_dir: Path) -> FetchedExport | None:
+def newest_file(
+    location: str,
+    pattern: str | None,
+    data_dir: Path | str,
+    drop_dir: Path | str,
+    platform_stores: Collection[str] = (),
+) -> FetchedExport | None:
     """The newest export in a drop folder, by file name (exports carry their date), or None if empty. A local
-    folder and the file read must lie inside the drop area (``drop_dir``)."""
-    url = checked_file_url(location, data_dir, drop_dir)
+    folder and the file read must lie inside the drop area (``drop_dir``); with the drop area on object storage
+    (``drop_dir`` a URL, see ``source_safety.checked_file_url``) the folder must lie in it. The folder is listed anew
+    on every call (another machine may have added an export since), in one listing, not one request per file."""
+    url = checked_file_url(location, data_dir, drop_dir, platform_stores)
     try:
-        filesystem, root = fsspec.core.url_to_fs(url)
-        matches = sorted(filesystem.glob(f"{root.rstrip('/')}/{pattern or '*'}"))
-        files = [path for path in matches if filesystem.isfile(path) and not _in_progress(path)]
+        filesystem, root = storage.filesystem(url)
+        filesystem.invalidate_cache()
+        found = filesystem.glob(f"{root.rstrip('/')}/{pattern or '*'}", detail=True)
+        files = sorted(path for path, info in found.items() if _is_file(filesystem, path, info))
         if not files:
             return None
         newest = files[-1]
         if url.startswith("file://"):  # a symlink in the folder must not lead out of the drop area
-            newest = str(check_inside_drop_area(newest, drop_dir))
+            newest = str(check_inside_drop_area(newest, Path(drop_dir)))
         return FetchedExport(name=files[-1].rsplit("/", 1)[-1], data=filesystem.cat_file(newest))
-    except (OSError, ValueError, ImportError) as error:
+    except storage.failures() as error:
         raise ExportNotReachable(f"cannot read the drop folder {url}: {error}") from None
 
 
+def _is_file(filesystem: Any, path: str, info: dict[str, Any]) -> bool:
+    """A finished file, or a symlink to one (whose target is then checked to lie inside the drop area)."""
+    if _in_progress(path):
+        return False
+    return bool(filesystem.isfile(path)) if info.get("islink") else info.get("type") == "file"
+
+
 def _in_progress(path: str) -> bool:
-    """Hidden and temporary files are uploads still being written."""
+    """Hidden and temporary files (or objects) are uploads still being written. (An object being uploaded in parts
+    is not listed at all until its upload completes.)"""
     name = path.rsplit("/", 1)[-1]
     return name.startswith(".") or name.endswith((".tmp", ".part", ".partial", ".crdownload"))
 

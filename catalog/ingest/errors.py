@@ -15,6 +15,12 @@ class ExportNotReadable(DomainError):
     code = "export_not_readable"
 
 
+class DeltaNotApplicable(DomainError):
+    """An incremental export cannot be applied: the item has no version, or its fields changed since the current one."""
+
+    code = "delta_not_applicable"
+
+
 class SchemaDrift(DomainError):
     """The export's columns are not the item's declared fields."""
 

@@ -77,7 +77,9 @@ class ItemVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("catalog_item.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
-    table_name: Mapped[str] = mapped_column(String(63))
+    table_name: Mapped[str] = mapped_column(String(63))  # a table, or a view of a generation's rows
+    # The generation table whose rows the version's view shows (catalog/ingest/generations.py); None: its own table.
+    generation: Mapped[str | None] = mapped_column(String(63))
     row_count: Mapped[int] = mapped_column(Integer)
     fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"name", "column", "data_type", ...}]
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -49,6 +49,9 @@ from catalog.items.schemas import FieldDeclaration
 
 DEFAULT_RETENTION_DAYS = 90
 ROW_COLUMN = "_row"  # the row's number in the export, for tracing a value back to its source line
+# A generation's rows are part of the versions from FROM_COLUMN up to (not including) UNTIL_COLUMN, OPEN while current.
+FROM_COLUMN, UNTIL_COLUMN = "_from", "_to"
+OPEN = 2_147_483_647
 DELETE_BATCH = 1000
 
 
@@ -98,10 +101,12 @@ class VersionWriter:
         self._number = (latest or 0) + 1
         self._connection = session.connection()
         self._postgres = self._connection.dialect.name == "postgresql"
-        data_types = [field.data_type for field in fields]
-        self.table = version_table(item_id, self._number, data_types, keyed=not self._postgres)
+        self.table = self._staging_table([field.data_type for field in fields])
         self.table.create(self._connection)
-        self.row_count = 0
+        self.row_count = 0  # rows written (less those deleted again)
+
+    def _staging_table(self, data_types: Sequence[DataType]) -> Table:
+        return version_table(self._item_id, self._number, data_types, keyed=not self._postgres)
 
     def write(self, chunk: ConformedChunk, leave_out: set[int] | None = None) -> None:
         table = self._positional(chunk)
@@ -129,23 +134,7 @@ class VersionWriter:
             self._connection.exec_driver_sql(
                 f'CREATE INDEX "{self.table.name}_key" ON "{self.table.name}" ({", ".join(keys)})'
             )
-        version = ItemVersion(
-            item_id=self._item_id,
-            number=self._number,
-            table_name=self.table.name,
-            row_count=self.row_count,
-            fields=[
-                {"column": f"f{position}", **field.model_dump(mode="json", include={"name", "data_type", "level"})}
-                for position, field in enumerate(self._fields, 1)
-            ],
-        )
-        self._session.add(version)
-        self._session.flush()
-        self._session.execute(
-            update(CatalogItem).where(CatalogItem.id == self._item_id).values(current_version_id=version.id)
-        )
-        note_change(self._session, ITEM, self._item_id)
-        return version
+        return record_version(self._session, self._item_id, self._number, self.table.name, self.row_count, self._fields)
 
     def _positional(self, chunk: ConformedChunk) -> pa.Table:
         names = [ROW_COLUMN, *(f"f{position}" for position in range(1, len(self._fields) + 1))]
@@ -171,6 +160,34 @@ class VersionWriter:
         )
 
 
+def record_version(
+    session: Session,
+    item_id: int,
+    number: int,
+    table_name: str,
+    row_count: int,
+    fields: Sequence[FieldDeclaration],
+    generation: str | None = None,
+) -> ItemVersion:
+    """The version's row, and the item's current-version pointer moved to it."""
+    version = ItemVersion(
+        item_id=item_id,
+        number=number,
+        table_name=table_name,
+        generation=generation,
+        row_count=row_count,
+        fields=[
+            {"column": f"f{position}", **field.model_dump(mode="json", include={"name", "data_type", "level"})}
+            for position, field in enumerate(fields, 1)
+        ],
+    )
+    session.add(version)
+    session.flush()
+    session.execute(update(CatalogItem).where(CatalogItem.id == item_id).values(current_version_id=version.id))
+    note_change(session, ITEM, item_id)
+    return version
+
+
 def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:
     if pa.types.is_timestamp(column.type):
         return pc.strftime(column, "%Y-%m-%d %H:%M:%S").to_pylist()  # microseconds included, as SQLAlchemy does
@@ -190,12 +207,32 @@ def prune_versions(session: Session, item_id: int, retention_days: int) -> list[
             ItemVersion.item_id == item_id, ItemVersion.published_at < cutoff, ItemVersion.id != current
         )
     ).all()
+    connection = session.connection()
     for version in old:
         session.execute(update(IngestBatch).where(IngestBatch.version_id == version.id).values(version_id=None))
-        Table(version.table_name, MetaData()).drop(session.connection(), checkfirst=True)
+        kind = "TABLE" if version.generation is None else "VIEW"
+        connection.exec_driver_sql(f'DROP {kind} IF EXISTS "{version.table_name}"')
         session.delete(version)
     session.flush()
+    for generation in sorted({version.generation for version in old if version.generation is not None}):
+        _tidy_generation(session, item_id, generation)
     return [version.number for version in old]
+
+
+def _tidy_generation(session: Session, item_id: int, generation: str) -> None:
+    """A generation's rows that no version left can see go (its first one sees all others can); the table goes with
+    its last version."""
+    first = session.scalar(
+        select(func.min(ItemVersion.number)).where(ItemVersion.item_id == item_id, ItemVersion.generation == generation)
+    )
+    connection = session.connection()
+    if first is None:
+        connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{generation}"')
+        return
+    # The bounds are written out: PostgreSQL then reads the index of the closed rows (WHERE "_to" < OPEN).
+    connection.exec_driver_sql(
+        f'DELETE FROM "{generation}" WHERE "{UNTIL_COLUMN}" <= {int(first)} AND "{UNTIL_COLUMN}" < {OPEN}'
+    )
 
 
 def read_version(session: Session, version: ItemVersion) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from catalog.ingest.third_party import load_great_expectations
 from catalog.items.schemas import VALUE_PARSERS, FieldDeclaration, QualityPolicy
 
 MAX_ROWS_SHOWN = 20
+OPERATION_RULE = "operation"  # an incremental export's operation column (catalog/ingest/changes.py)
 # Each GX run costs about 0.3 s before it looks at a row: chunks are validated a few together.
 ROWS_PER_VALIDATION = 400_000
 NANOSECOND_RANGE = (datetime(1677, 9, 22), datetime(2262, 4, 11))  # what datetime64[ns] holds
@@ -106,22 +107,32 @@ class BatchValidator:
     rules about the batch as a whole (row count, key uniqueness) over the key columns gathered on the way.
 
     One GX context and two suites serve every chunk; results of the same rule are added up across chunks.
+
+    An incremental export's (``delta``) row count is not judged here: what it must not shrink is the version it
+    makes (``volume_check``, once it is merged). Its deletions are judged by the key fields' rules only.
     """
 
     def __init__(
-        self, fields: Sequence[FieldDeclaration], floor: RowFloor, failing_rows: FailingRowSink | None = None
+        self,
+        fields: Sequence[FieldDeclaration],
+        floor: RowFloor,
+        failing_rows: FailingRowSink | None = None,
+        delta: bool = False,
     ) -> None:
         self._fields = list(fields)
         self._by_name = {declared.name: declared for declared in fields}
         self._keys = [declared.name for declared in fields if declared.key]
         self._floor = floor
         self._sink = failing_rows
-        self._row_suite, self._batch_suite = _suites(fields, floor.minimum)
+        self._row_suite, self._batch_suite = _suites(fields, None if delta else floor.minimum)
+        key_fields = [declared for declared in fields if declared.key]
+        self._key_suite = _suites(key_fields, None)[0] if delta else None  # for the deletions' rows
         self._batches = _batch_definition()
         self._tallies: dict[tuple[str, str], CheckResult] = {}
         self._failing: set[int] = set()
         self._key_frames: list[pd.DataFrame] = []
         self._pending: list[pd.DataFrame] = []  # chunks waiting for the row rules
+        self._pending_keys: list[pd.DataFrame] = []  # deletions waiting for the key fields' rules
         self.rows_read = 0
 
     def add(self, chunk: ConformedChunk) -> None:
@@ -129,14 +140,23 @@ class BatchValidator:
         self._failing |= chunk.rejected_rows
         for check in _type_checks(chunk, self._fields):
             self._tally(check)
+        if chunk.operation_column is not None:
+            self._tally(_operation_check(chunk, chunk.operation_column))
         if self._sink is not None:
             for error in chunk.errors:
-                self._sink.add(error.field, f"type {self._by_name[error.field].data_type.value}", (error.row,))
+                self._sink.add(error.field, self._rule_of(error.field), (error.row,))
         frame = _for_gx(chunk, self._fields)
         self._key_frames.append(frame[self._keys])
+        if chunk.deletes is not None and chunk.deletes.any():
+            self._pending_keys.append(frame.loc[chunk.deletes, self._keys])
+            frame = frame.loc[~chunk.deletes]
         self._pending.append(frame)
-        if sum(len(pending) for pending in self._pending) >= ROWS_PER_VALIDATION:
+        if sum(len(pending) for pending in (*self._pending, *self._pending_keys)) >= ROWS_PER_VALIDATION:
             self._run_row_rules()
+
+    def _rule_of(self, name: str) -> str:
+        declared = self._by_name.get(name)
+        return OPERATION_RULE if declared is None else f"type {declared.data_type.value}"
 
     def finish(self) -> QualityReport:
         self._run_row_rules()
@@ -147,9 +167,11 @@ class BatchValidator:
         return QualityReport(ordered, frozenset(self._failing))
 
     def _run_row_rules(self) -> None:
-        if self._pending and self._row_suite.expectations:
-            self._run(self._row_suite, pd.concat(self._pending) if len(self._pending) > 1 else self._pending[0])
-        self._pending = []
+        for suite, pending in ((self._row_suite, self._pending), (self._key_suite, self._pending_keys)):
+            frames = [frame for frame in pending if len(frame)]
+            if frames and suite is not None and suite.expectations:
+                self._run(suite, pd.concat(frames) if len(frames) > 1 else frames[0])
+        self._pending, self._pending_keys = [], []
 
     def _run(self, suite: Any, frame: pd.DataFrame) -> None:
         batch = self._batches.get_batch(batch_parameters={"dataframe": frame})
@@ -211,6 +233,29 @@ def row_floor(previous_rows: int | None, policy: QualityPolicy) -> RowFloor:
     return RowFloor(minimum_rows(previous_rows, policy), previous_rows, 1 - policy.max_volume_drop)
 
 
+def volume_check(rows: int, floor: RowFloor) -> CheckResult:
+    """An incremental export's row count rule: the version it makes (not the export) may shrink by at most the
+    policy's share, as a full export may."""
+    return CheckResult("*", "row count", rows >= floor.minimum, observed=rows, expected=floor.describe())
+
+
+def with_check(report: QualityReport, check: CheckResult) -> QualityReport:
+    return dataclasses.replace(report, checks=[check, *report.checks])
+
+
+def _operation_check(chunk: ConformedChunk, column: str) -> CheckResult:
+    errors = [error for error in chunk.errors if error.field == column]
+    return CheckResult(
+        field=column,
+        rule=OPERATION_RULE,
+        success=not errors,
+        checked=chunk.size,
+        failed=len(errors),
+        failing_rows=[error.row for error in errors[:MAX_ROWS_SHOWN]],
+        examples=[error.value for error in errors[:MAX_ROWS_SHOWN]],
+    )
+
+
 def _type_checks(chunk: ConformedChunk, fields: Sequence[FieldDeclaration]) -> list[CheckResult]:
     results = []
     for declared in fields:
@@ -245,7 +290,7 @@ def _batch_definition() -> Any:
     )
 
 
-def _suites(fields: Sequence[FieldDeclaration], minimum_rows: int) -> tuple[Any, Any]:
+def _suites(fields: Sequence[FieldDeclaration], minimum_rows: int | None) -> tuple[Any, Any]:
     """Rules each row can be judged by alone, and rules about the whole batch (over its key columns)."""
     gx = load_great_expectations()
 
@@ -287,8 +332,8 @@ def _gx_column(column: pa.ChunkedArray, data_type: DataType) -> pa.ChunkedArray:
     return column
 
 
-def _expectations(fields: Sequence[FieldDeclaration], minimum_rows: int) -> tuple[list[Any], list[Any]]:
-    """The expectations for each chunk's rows, and those for the batch as a whole."""
+def _expectations(fields: Sequence[FieldDeclaration], minimum_rows: int | None) -> tuple[list[Any], list[Any]]:
+    """The expectations for each chunk's rows, and those for the batch as a whole (its row count unless None)."""
     import great_expectations.expectations as gxe
 
     from catalog.ingest.gx_checks import (
@@ -307,7 +352,8 @@ def _expectations(fields: Sequence[FieldDeclaration], minimum_rows: int) -> tupl
     def expect_of_batch(kind: Any, field_name: str, rule: str, **kwargs: Any) -> None:
         batch_rules.append(kind(meta={"field": field_name, "rule": rule}, **kwargs))
 
-    expect_of_batch(gxe.ExpectTableRowCountToBeBetween, "*", "row count", min_value=minimum_rows, max_value=None)
+    if minimum_rows is not None:
+        expect_of_batch(gxe.ExpectTableRowCountToBeBetween, "*", "row count", min_value=minimum_rows, max_value=None)
     keys = [declared.name for declared in fields if declared.key]
     if len(keys) > 1:
         expect_of_batch(gxe.ExpectCompoundColumnsToBeUnique, "+".join(keys), "unique key", column_list=keys)

@@ -4,7 +4,6 @@ same transaction."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -13,8 +12,10 @@ from sqlalchemy.orm import Session
 from catalog.audit import service as audit
 from catalog.db import utcnow
 from catalog.errors import InvalidTransition, NotFound
-from catalog.ingest.conform import conform
+from catalog.ingest.changes import conform_export, is_delta
+from catalog.ingest.generations import DeltaWriter
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
+from catalog.ingest.raw_store import read_raw_file
 from catalog.ingest.service import IngestOutcome, outcome_of, read_table, require_published, stage
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
@@ -34,7 +35,8 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
     """Publish a quarantined batch despite its quality report: an operator's recorded override.
 
     The export must still decode and conform to the item's fields; rows whose values do not parse are left out.
-    A batch older than the current version is refused unless forced, so a release never silently rolls back.
+    A batch older than the current version is refused unless forced, so a release never silently rolls back (an
+    incremental export, forced, is applied to the current version).
     ``actor`` (who decided) is the principal of its audit row.
     """
     batch, raw, item_code = _quarantined(session, batch_id, reason)
@@ -48,15 +50,19 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
             f"version {newer} of {item_code} was published after batch {batch_id}; releasing it would replace newer "
             "data (use --force if that is intended)"
         )
-    fields = stored.declaration.fields
-    table = read_table(session, stored.id, Path(raw.stored_path).read_bytes(), raw.file_name)
-    version = stage(session, stored.id, fields, conform(table, fields), validator=None).finish()
+    fields, load = stored.declaration.fields, stored.declaration.load
+    table = read_table(session, stored.id, read_raw_file(raw), raw.file_name)
+    writer = stage(session, stored.id, fields, conform_export(table, fields, load), None, delta=is_delta(table, load))
+    version = writer.finish()
     _decide(batch, "released", actor, reason)
-    batch.version_id, batch.rows_accepted = version.id, version.row_count
-    batch.rows_rejected, batch.rows_refused_with_batch = batch.rows_read - version.row_count, 0
+    batch.version_id, batch.rows_accepted = version.id, writer.row_count
+    batch.rows_rejected, batch.rows_refused_with_batch = batch.rows_read - writer.row_count, 0
+    if isinstance(writer, DeltaWriter) and writer.changes is not None:
+        batch.report = {**batch.report, "load": writer.changes.as_dict()}
     session.flush()
     outcome = outcome_of(item_code, raw, batch, "released", version)
-    _audit_decision(session, actor, reason, outcome, "quarantine.release", forced=force)
+    applied = {"load": outcome.changes} if outcome.changes else {}
+    _audit_decision(session, actor, reason, outcome, "quarantine.release", forced=force, **applied)
     notices.version_published(session, item_code, version.number)
     feeds.record(session, item_code, feeds.RELEASED)
     return outcome

@@ -13,6 +13,7 @@ from catalog.departments.models import Department, SourceSystem
 from catalog.errors import DomainError
 from catalog.ingest.connectors import FetchedExport, fetch_pages, http_token_variable, newest_file, query_database
 from catalog.ingest.service import IngestOutcome, run_ingest
+from catalog.ingest.source_safety import department_drop_area, platform_stores
 from catalog.ingest.third_party import quiet_third_party_logging
 from catalog.items.models import CatalogItem
 from catalog.ops import feeds
@@ -42,7 +43,7 @@ def fetch_newest_export(engine: Engine, settings: Settings, item_code: str) -> F
         token = os.environ.get(token_variable)
         return fetch_pages(location, allowed_hosts=settings.source_allowed_hosts, token=token)
     # A department's sources read its own part of the drop area only: never another department's exports.
-    return newest_file(location, pattern, settings.resolved_data_dir, settings.resolved_drop_dir / department)
+    return newest_file(location, pattern, *department_drop_area(settings, department), platform_stores(settings))
 
 
 def pull_and_ingest(engine: Engine, settings: Settings, item_code: str, trigger: str) -> IngestOutcome | None:
@@ -56,6 +57,6 @@ def pull_and_ingest(engine: Engine, settings: Settings, item_code: str, trigger:
         return None
     data_dir = settings.resolved_data_dir
     return run_ingest(
-        engine, item_code, export.data, export.name, raw_dir=data_dir / "raw", reports_dir=data_dir / "reports",
+        engine, item_code, export.data, export.name, raw_dir=settings.raw_store, reports_dir=data_dir / "reports",
         trigger=trigger, stale_after=timedelta(hours=settings.ingest_run_timeout_hours),
     )  # fmt: skip

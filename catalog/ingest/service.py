@@ -31,11 +31,12 @@ from catalog.audit import service as audit
 from catalog.db import session_scope, utcnow
 from catalog.departments.models import SourceSystem
 from catalog.errors import Conflict, InvalidTransition
-from catalog.ingest import detection, quality, runs
-from catalog.ingest.conform import ConformedChunk, conform
+from catalog.ingest import changes, detection, quality, runs
+from catalog.ingest.conform import ConformedChunk
 from catalog.ingest.decode import decode_export
-from catalog.ingest.errors import ExportNotDecodable, ExportNotReadable, SchemaDrift
+from catalog.ingest.errors import DeltaNotApplicable, ExportNotDecodable, ExportNotReadable, SchemaDrift
 from catalog.ingest.failing_rows import FailingRowsFile, StoredFailingRows, failing_rows_path
+from catalog.ingest.generations import Changes, DeltaWriter
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
 from catalog.ingest.publish import DEFAULT_RETENTION_DAYS, VersionWriter, prune_versions
 from catalog.ingest.raw_store import record_raw_export, store_raw_file
@@ -51,7 +52,8 @@ from catalog.ops import feeds
 from catalog.prefetch import prefetched
 
 logger = logsafe.logger(__name__)
-DATA_PROBLEMS = (ExportNotDecodable, ExportNotReadable, SchemaDrift)  # what quarantines a batch besides its rules
+# What quarantines a batch besides its rules.
+DATA_PROBLEMS = (ExportNotDecodable, ExportNotReadable, SchemaDrift, DeltaNotApplicable)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class IngestOutcome:
     rows_rejected: int = 0
     reasons: list[str] = field(default_factory=list)
     duplicate_of_outcome: str | None = None  # a duplicate's earlier batch: published, quarantined, released ...
+    changes: dict[str, Any] | None = None  # an incremental export's: the keys inserted, updated, deleted ...
 
     @property
     def awaits_operator(self) -> bool:
@@ -74,6 +77,12 @@ class IngestOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def changes_said(changes: dict[str, Any]) -> str:
+    """An incremental publication's counts, for a person."""
+    return (f"{changes['inserted']} inserted, {changes['updated']} updated, {changes['deleted']} deleted, "
+            f"{changes['carried_over']} carried over from version {changes['based_on']}")  # fmt: skip
 
 
 class ItemNotPublished(InvalidTransition):
@@ -103,7 +112,7 @@ def run_ingest(
     data: bytes,
     file_name: str,
     *,
-    raw_dir: Path,
+    raw_dir: Path | str,
     reports_dir: Path,
     trigger: str,
     retention_days: int = DEFAULT_RETENTION_DAYS,
@@ -159,7 +168,7 @@ def start_run(
     data: bytes,
     file_name: str,
     *,
-    raw_dir: Path,
+    raw_dir: Path | str,
     trigger: str,
     stale_after: timedelta = runs.DEFAULT_STALE_AFTER,
 ) -> StartedRun | IngestOutcome:
@@ -225,18 +234,25 @@ def _ingest_new_export(
     sampler = detection.FieldSampler(fields)
     try:
         with session.begin_nested():  # anything that fails rolls the staged version back to here
-            chunks = conform(read_table(session, stored.id, data, started.file_name), fields)  # bad columns fail here
-            validator = quality.BatchValidator(fields, floor, failing)
-            writer = stage(session, stored.id, fields, chunks, validator, sampler)
+            table = read_table(session, stored.id, data, started.file_name)
+            delta = changes.is_delta(table, stored.declaration.load)
+            chunks = changes.conform_export(table, fields, stored.declaration.load)  # bad columns fail here
+            validator = quality.BatchValidator(fields, floor, failing, delta=delta)
+            writer = stage(session, stored.id, fields, chunks, validator, sampler, delta=delta)
             report = validator.finish()
             dropped = _rows_to_drop(report, policy, validator.rows_read)
-            if dropped and validator.rows_read - len(dropped) < floor.minimum:
+            if dropped and not delta and validator.rows_read - len(dropped) < floor.minimum:
                 dropped = None  # what would be left is itself a volume drop
             if dropped is None:
                 raise _Quarantine(report)
             writer.delete_rows(dropped)
             _require_still_published(session, stored.id, started.item_code)
             version = writer.finish()
+            if delta:  # what the version would have left is judged as a full export's rows are
+                volume = quality.volume_check(version.row_count, floor)
+                report = quality.with_check(report, volume)
+                if not volume.success:
+                    raise _Quarantine(report)
     except _Quarantine as quarantine:
         _finish(batch, "quarantined", validator, quarantine.report, kept=failing.finish())
         return _audited(session, started, outcome_of(started.item_code, raw, batch, "quarantined"),
@@ -248,10 +264,13 @@ def _ingest_new_export(
     except BaseException:
         failing.discard()
         raise
-    _finish(batch, "published", validator, report, version, dropped, kept=failing.finish())
+    applied = writer.changes if isinstance(writer, DeltaWriter) else None
+    _finish(batch, "published", validator, report, version, dropped, kept=failing.finish(), accepted=writer.row_count,
+            changes=applied)  # fmt: skip
     detection.propose_from(session, stored.id, sampler, batch.id)
     prune_versions(session, stored.id, retention_days)
-    return _audited(session, started, outcome_of(started.item_code, raw, batch, "published", version))
+    detail = {"load": applied.as_dict(), "version_rows": version.row_count} if applied is not None else {}
+    return _audited(session, started, outcome_of(started.item_code, raw, batch, "published", version), **detail)
 
 
 def _record_end(engine: Engine, started: StartedRun, outcome: str, what: str, reports_dir: Path) -> None:
@@ -285,14 +304,16 @@ def stage(
     chunks: Iterator[ConformedChunk],
     validator: quality.BatchValidator | None,
     sampler: detection.FieldSampler | None = None,
+    delta: bool = False,
 ) -> VersionWriter:
-    """Conform, validate and write the export chunk by chunk into the item's next version table.
+    """Conform, validate and write the export chunk by chunk into the item's next version table (``delta``: an
+    incremental export's rows, staged to be merged into the current version's generation).
 
     Three things overlap: the next chunk is read and conformed (Arrow, mostly outside the GIL) and the current
     one written (the database parses it) while this thread validates it. Without a validator (an operator's
     release) the rows whose values do not parse are left out.
     """
-    writer = VersionWriter(session, item_id, fields)
+    writer = DeltaWriter(session, item_id, fields) if delta else VersionWriter(session, item_id, fields)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool:
         written: Future[None] | None = None
         for chunk in prefetched(chunks, "ingest-read"):
@@ -374,10 +395,11 @@ def _finish(
     dropped: set[int] | None = None,
     reasons: list[str] | None = None,
     kept: StoredFailingRows | None = None,
+    accepted: int = 0,
+    changes: Changes | None = None,
 ) -> None:
-    """Complete a running batch's record with the outcome of its work."""
+    """Complete a running batch's record with the outcome of its work (``accepted``: the export's rows published)."""
     rows_read = validator.rows_read if validator is not None else 0
-    accepted = version.row_count if version is not None else 0
     failed_rules = len(report.failing_rows) if report is not None else 0
     batch.outcome, batch.finished_at = outcome, utcnow()
     batch.rows_read, batch.rows_accepted, batch.rows_rejected = rows_read, accepted, rows_read - accepted
@@ -386,6 +408,8 @@ def _finish(
     batch.version_id = version.id if version is not None else None
     batch.reasons = reasons if reasons is not None else (report.reasons() if report is not None else [])
     batch.report = {**report.as_dict(), "dropped_rows": sorted(dropped or ())} if report is not None else {}
+    if changes is not None:
+        batch.report = {**batch.report, "load": changes.as_dict()}
     if kept is not None:
         batch.failing_rows_path, batch.failing_rows_sha256 = str(kept.path), kept.sha256
 
@@ -403,6 +427,7 @@ def outcome_of(
         rows_accepted=batch.rows_accepted,
         rows_rejected=batch.rows_rejected,
         reasons=list(batch.reasons),
+        changes=(batch.report or {}).get("load"),
     )
 
 

@@ -4,8 +4,12 @@ A catalog is written by departments' stewards; a location is the platform reachi
 
 * a file source is read only inside the drop area (``DATASHARE_DROP_DIR``, default ``<data dir>/drop``): its
   folder and the file read, symlinks resolved, must lie inside it; ``file://`` URLs are local paths and follow the
-  same rule; percent-encoding is refused outright (``%2e%2e`` is ``..`` to some readers). Object-store URLs
-  (s3://, gs://, abfs://, az://) are other systems and stay allowed.
+  same rule; percent-encoding is refused outright (``%2e%2e`` is ``..`` to some readers). With the drop area on
+  object storage (``DATASHARE_DROP_URL``) a source reads only there: its URL must lie in the department's part of it
+  (a relative location is taken under the drop URL's parent), never a local folder. With a local drop area,
+  object-store URLs (s3://, gs://, abfs://, az://) are other systems and stay allowed. Either way an object-store URL
+  has no credentials, wildcards, ``..`` or percent-encoding in it, and never reaches the platform's own stores (the
+  raw exports, the pipeline manifest, the outbound file drops), which the platform's credentials could read.
 * an HTTP source may not reach this host (loopback, unspecified), link-local addresses, multicast or the clouds'
   metadata services, by address or by a name that resolves to one: private (RFC 1918) addresses stay allowed, as
   departments' systems live on intranets. Every address a name resolves to is checked and the connection goes to
@@ -23,10 +27,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from catalog import storage
 from catalog.errors import DomainError
+from catalog.settings import OBJECT_STORE_SCHEMES, Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
 METADATA_NAMES = frozenset({"metadata.google.internal", "metadata.goog", "metadata.tencentyun.com"})
 # Most clouds' metadata services are link-local (169.254.169.254: AWS, GCP, Azure, Huawei; 169.254.0.23: Tencent);
 # these are not: AWS's over IPv6 (a unique-local address) and Alibaba Cloud's (in the shared 100.64/10 range).
@@ -37,20 +42,57 @@ class UnsafeSourceLocation(DomainError):
     code = "unsafe_source_location"
 
 
-def checked_file_url(location: str, data_dir: Path, drop_dir: Path) -> str:
-    """The URL to read a file source from: an object-store URL as declared, else a local folder inside the drop
-    area (a relative location is taken under the data folder)."""
+def department_drop_area(settings: Settings, department: str) -> tuple[Path | str, Path | str]:
+    """What a relative location is taken under, and the department's own part of the drop area: a department's
+    sources never read another department's exports."""
+    if isinstance(area := settings.drop_area, str):
+        return storage.parent(area), f"{area}/{department}"
+    return settings.resolved_data_dir, area / department
+
+
+def platform_stores(settings: Settings) -> tuple[str, ...]:
+    """The platform's own objects, which no source may read: raw exports, the pipeline manifest, outbound drops."""
+    return tuple(url for url in (settings.raw_url, settings.manifest_url, *settings.delivery_file_roots) if url)
+
+
+def checked_file_url(
+    location: str, data_dir: Path | str, drop_dir: Path | str, platform_stores: Collection[str] = ()
+) -> str:
+    """The URL to read a file source from. With a local drop area (``drop_dir`` a path): an object-store URL as
+    declared, else a local folder inside the drop area (a relative location is taken under the data folder). With
+    the drop area on object storage (``drop_dir`` its department's URL, ``data_dir`` the URL relative locations are
+    taken under): a URL inside it."""
     scheme = urlsplit(location).scheme if "://" in location else ""
+    if isinstance(drop_dir, str):
+        if scheme not in ("", *OBJECT_STORE_SCHEMES) or location.startswith(("/", "\\")):
+            raise UnsafeSourceLocation(f"the drop area is {drop_dir}: a file source is read there, not at {location}")
+        url = location if scheme else f"{str(data_dir).rstrip('/')}/{location}"
+        return _checked_object_url(url, platform_stores, inside=drop_dir)
     if scheme in OBJECT_STORE_SCHEMES:
-        return location
+        return _checked_object_url(location, platform_stores)
     if scheme not in ("", "file"):
         raise UnsafeSourceLocation(f"a file source cannot be read from a {scheme}:// location")
     if "%" in location:
         raise UnsafeSourceLocation(f"the file location {location!r} is percent-encoded: write the path as it is")
     if scheme == "file" and not location.startswith("file:///"):
         raise UnsafeSourceLocation(f"the file location {location!r} names a host: write file:///path")
-    folder = Path(location.removeprefix("file://")) if scheme else data_dir / location
+    folder = Path(location.removeprefix("file://")) if scheme else Path(data_dir) / location
     return check_inside_drop_area(folder, drop_dir).as_uri()
+
+
+def _checked_object_url(url: str, platform_stores: Collection[str], inside: str | None = None) -> str:
+    parts = urlsplit(url)
+    if "@" in parts.netloc:  # not repeated in the error: it would be a secret in a log
+        raise UnsafeSourceLocation("an object-store location carries no credentials: they come from the environment")
+    if "%" in url or any(mark in url for mark in "*?[") or ".." in parts.path.split("/"):
+        raise UnsafeSourceLocation(f"the file location {url!r} has percent-encoding, a wildcard or '..': write the "
+                                   "folder as it is (file_pattern chooses the files)")  # fmt: skip
+    if inside is not None and not storage.inside(url, inside):
+        raise UnsafeSourceLocation(f"{url} is outside the drop area {inside}: file sources are read only there")
+    for store in platform_stores:
+        if storage.inside(url, store) or storage.inside(store, url):
+            raise UnsafeSourceLocation(f"{url} reaches the platform's own store {store}: a source cannot read it")
+    return url
 
 
 def check_inside_drop_area(path: Path | str, drop_dir: Path) -> Path:

@@ -20,7 +20,7 @@ from catalog.errors import DomainError
 from catalog.ingest.models import IngestBatch, ItemVersion
 from catalog.ingest.quarantine import BatchNotFound, BatchNotQuarantined, discard_batch, release_batch
 from catalog.ingest.runner import pull_and_ingest
-from catalog.ingest.service import IngestOutcome
+from catalog.ingest.service import IngestOutcome, changes_said
 from catalog.items.models import CatalogItem
 from catalog.ops.freshness import freshness_of
 from catalog.ops.schemas import LATE_STATUSES, ItemFreshness
@@ -92,10 +92,12 @@ def ingest_newest(engine: Engine, settings: Settings, item_code: str, trigger: s
 
 def _published(outcome: IngestOutcome) -> TaskReport:
     rejected = f"; {outcome.rows_rejected} row(s) left out" if outcome.rows_rejected else ""
+    what = f"with {outcome.rows_accepted} rows"
+    if outcome.changes:
+        what = f"incrementally ({changes_said(outcome.changes)})"
     return TaskReport(
         "published",
-        f"PUBLISHED {outcome.item} version {outcome.version} with {outcome.rows_accepted} rows "
-        f"(batch {outcome.batch_id}{rejected})",
+        f"PUBLISHED {outcome.item} version {outcome.version} {what} (batch {outcome.batch_id}{rejected})",
         outcome.reasons, outcome.item, outcome.batch_id, outcome.version, outcome.rows_accepted,
     )  # fmt: skip
 

@@ -29,6 +29,7 @@ class CatalogItem(Base):
     open_data: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     quality: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # QualityPolicy
+    load: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # LoadPolicy
     # Derived: the highest level of the item's fields.
     level: Mapped[int] = mapped_column(ForeignKey("classification_level.level"))
     # The published version readers get; moved in the same transaction that publishes a new one.

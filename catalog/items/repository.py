@@ -30,7 +30,8 @@ from catalog.items.schemas import (
 )
 
 CHUNK = 500
-ITEM_ATTRIBUTES = ("title", "description", "update_frequency", "sharing_type", "open_data", "quality", "status")
+ITEM_ATTRIBUTES = ("title", "description", "update_frequency", "sharing_type", "open_data", "quality", "load",
+                   "status")  # fmt: skip
 FIELD_ATTRIBUTES = (
     "name",
     "label",

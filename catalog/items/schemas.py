@@ -154,6 +154,35 @@ class QualityPolicy(BaseModel):
     )
 
 
+class LoadMode(StrEnum):
+    FULL = "full"  # every export is the whole item
+    INCREMENTAL = "incremental"  # an export with the operation column carries changed and deleted keys only
+
+
+class LoadPolicy(BaseModel):
+    """How the department's exports load into versions. With ``incremental``, an export that has the operation
+    column is merged into the current version as the next one (each row an insert or update of its key, or a
+    deletion); one without it is a full export, as always."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: LoadMode = LoadMode.FULL
+    operation_column: str = Field(
+        default="_op",
+        min_length=1,
+        max_length=128,
+        description="The column of an incremental export saying what each row is: I (insert), U (update) or D "
+        "(delete); insert, update, upsert, delete and 新增, 修改, 删除 are understood too, in any case.",
+    )
+
+    @field_validator("operation_column")
+    @classmethod
+    def _column_is_trimmed(cls, name: str) -> str:
+        if name != name.strip():
+            raise ValueError("the operation column's name has leading or trailing spaces")
+        return name
+
+
 class ItemDeclaration(BaseModel):
     """An item as declared by its provider department: the unit of import, export and history."""
 
@@ -169,6 +198,7 @@ class ItemDeclaration(BaseModel):
     open_data: bool = False
     tags: list[str] = Field(default_factory=list)
     quality: QualityPolicy = Field(default_factory=QualityPolicy)
+    load: LoadPolicy = Field(default_factory=LoadPolicy)
     status: ItemStatus | None = Field(
         default=None,
         description="New items are drafts; only a data officer's catalog import may register one in another "
@@ -193,6 +223,8 @@ class ItemDeclaration(BaseModel):
             raise ValueError(f"field {duplicates[0]!r} is declared more than once")
         if not any(field.key for field in self.fields):
             raise ValueError("no field is part of the key: mark at least one field with key: true")
+        if any(field.name == self.load.operation_column for field in self.fields):
+            raise ValueError(f"load.operation_column {self.load.operation_column!r} is a declared field's name")
         if self.open_data and self.sharing_type is SharingType.NOT_SHARED:
             raise ValueError("an open-data item cannot have sharing_type not_shared")
         unmasked = [f.name for f in self.fields if f.level >= 3 and f.masking is MaskingRule.NONE]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Engine, Select, Table, and_, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from catalog.delivery import service as delivery
 from catalog.delivery.access_cache import AccessCache
 from catalog.departments.models import Department
 from catalog.errors import DomainError
+from catalog.ingest import generations
 from catalog.ingest.models import ItemVersion
 from catalog.items.models import CatalogItem
 from catalog.notifications import notices, senders
@@ -179,10 +180,15 @@ def _change(
         old = delivery.grant_for(session, cache, principal, grant.item, before)
     except DomainError:  # past its retention
         return None
-    return _diff(session, grant, old, key)
+    assert item is not None
+    return _diff(session, grant, old, key, generations.touched_rows(session, item.id, old.version, grant.version))
 
 
-def _diff(session: Session, new: delivery.Grant, old: delivery.Grant, key: list[str]) -> writers.Change | None:
+def _diff(session: Session, new: delivery.Grant, old: delivery.Grant, key: list[str],
+          touched: generations.Touched | None = None) -> writers.Change | None:  # fmt: skip
+    """The rows of ``new`` whose granted values ``old`` has not, and the keys ``old`` has that ``new`` has not. Two
+    versions of one generation (``touched``) are compared on the generation's rows that differ between them (found
+    through its indexes): the others are the same rows in both."""
     new_table, old_table = delivery.version_table(new), delivery.version_table(old)
     new_columns = {f["name"]: new_table.c[f["column"]] for f in new.version_fields}
     old_columns = {f["name"]: old_table.c[f["column"]] for f in old.version_fields}
@@ -191,18 +197,40 @@ def _diff(session: Session, new: delivery.Grant, old: delivery.Grant, key: list[
         str(new_columns[n].type) != str(old_columns[n].type) for n in names
     ):
         return None
+    (added, added_where), (closed, closed_where) = _compared(new, old, touched)
     changed = (
-        select(*(new_columns[n] for n in names)).where(*delivery.scoped(new_table, new))
-        .except_(select(*(old_columns[n] for n in names)).where(*delivery.scoped(old_table, old)))
+        select(*(added[n] for n in names)).where(*added_where)
+        .except_(select(*(closed[n] for n in names)).where(*closed_where))
         .subquery()
     )  # fmt: skip
     changed_keys = select(*(changed.c[names.index(n)] for n in key))
     rows = delivery.rows_query(new, {}).where(tuple_(*(new_columns[n] for n in key)).in_(changed_keys))
-    gone = select(*(old_columns[n] for n in key)).where(*delivery.scoped(old_table, old)).except_(
-        select(*(new_columns[n] for n in key)).where(*delivery.scoped(new_table, new)))  # fmt: skip
+    gone = select(*(closed[n] for n in key)).where(*closed_where).except_(
+        select(*(added[n] for n in key)).where(*added_where))  # fmt: skip
     connection = session.connection()
     gone_keys = [tuple(row) for row in connection.execute(gone)]
     return writers.Change(delivery.statement_batches(connection, new, rows), gone_keys, key)
+
+
+# The columns by field name, and the conditions of the rows compared.
+Compared = tuple[dict[str, ColumnElement[Any]], list[ColumnElement[bool]]]
+
+
+def _compared(
+    new: delivery.Grant, old: delivery.Grant, touched: generations.Touched | None
+) -> tuple[Compared, Compared]:
+    """What is compared: each version's rows in its grant's scope, or, in one generation, only its rows added since
+    ``old`` (in the new scope) and those closed since (in the old one)."""
+    if touched is None:
+        new_table, old_table = delivery.version_table(new), delivery.version_table(old)
+        return _columns(new, new_table, []), _columns(old, old_table, [])
+    generation = touched.generation
+    return _columns(new, generation, [touched.added]), _columns(old, generation, [touched.closed])
+
+
+def _columns(grant: delivery.Grant, table: Table, conditions: list[ColumnElement[bool]]) -> Compared:
+    columns = {f["name"]: table.c[f["column"]] for f in grant.version_fields}
+    return columns, [*conditions, *delivery.scoped(table, grant)]
 
 
 def _notice(settings: Settings, grant: delivery.Grant, target: DeliveryTarget, record_id: int, rows: int

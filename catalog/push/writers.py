@@ -1,8 +1,10 @@
 """Writing one version to one target, as the subscription's grant shows it (the approved fields, masked and scoped as
-reads are): a signed webhook notice, a table in the consumer's PostgreSQL database, a file under an fsspec URL.
+reads are): a signed webhook notice, a table in the consumer's PostgreSQL database, a file under an fsspec URL (a
+local folder, or object storage such as s3://).
 
 Nothing half-written becomes visible: a database target is written in one transaction (readers see the old rows
-until it commits), a file under a temporary name then moved into place. What fails is said in words fit for ops:
+until it commits), a local file under a temporary name then moved into place, an object by an upload that shows it
+only once complete. What fails is said in words fit for ops:
 never a connection string, a secret or a value.
 """
 
@@ -16,12 +18,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import fsspec
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
+from catalog import storage
 from catalog.classification.types import DataType
 from catalog.delivery.service import Grant, ShownField, csv_chunks, parquet_chunks
 from catalog.errors import DomainError
@@ -65,13 +67,18 @@ def send_webhook(settings: Settings, url: str, variable: str | None, notice: dic
 
 
 def write_file(folder: str, name: str, grant: Grant, batches: Iterable[pa.RecordBatch], file_format: str) -> str:
-    """``<folder>/<name>.<format>``, written under a temporary name and moved into place; its URL."""
-    filesystem, root = fsspec.core.url_to_fs(folder)
-    filesystem.makedirs(root, exist_ok=True)
+    """``<folder>/<name>.<format>``; its URL. A local file is written under a temporary (hidden) name and moved into
+    place; an object (s3://) is uploaded under its final name and appears only once complete (catalog/storage.py),
+    with the credentials of the environment or the task's Airflow connection."""
+    filesystem, root = storage.filesystem(folder)
     final = f"{root.rstrip('/')}/{name}.{file_format}"
-    partial = f"{root.rstrip('/')}/.{name}.{uuid.uuid4().hex}.partial"
     rows = iter(batches)
     chunks = csv_chunks(grant, rows) if file_format == "csv" else parquet_chunks(grant, rows)
+    if not storage.is_local(filesystem):
+        storage.write_whole(filesystem, final, chunks)
+        return f"{folder.rstrip('/')}/{name}.{file_format}"
+    filesystem.makedirs(root, exist_ok=True)
+    partial = f"{root.rstrip('/')}/.{name}.{uuid.uuid4().hex}.partial"
     try:
         with filesystem.open(partial, "wb") as sink:
             for chunk in chunks:

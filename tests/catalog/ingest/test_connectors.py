@@ -1,24 +1,23 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from pydantic import ValidationError
 
 from catalog.departments.schemas import SourceSystemDeclaration
 from catalog.ingest.connectors import newest_file
+from tests.object_store import DropArea
 
 
-def test_the_newest_finished_export_is_taken(tmp_path: Path) -> None:
-    folder = tmp_path / "drop" / "psga"
-    folder.mkdir(parents=True)
-    for name in ("psga_20261120.csv", "psga_20261121.csv", "psga_20261122.csv.part", ".psga_20261123.csv"):
-        (folder / name).write_bytes(name.encode())
+def test_the_newest_finished_export_is_taken(drop_area: DropArea) -> None:
+    """On a local folder and on object storage alike: by name, uploads still under a temporary name left alone."""
+    for name in ("psga_20261120.csv", "psga_20261121.csv", "psga_20261122.csv.part", ".psga_20261123.csv",
+                 "psga_20261124.csv.tmp"):  # fmt: skip
+        drop_area.put(f"drop/psga/{name}", name.encode())
 
-    export = newest_file("drop/psga", "psga_*", tmp_path, tmp_path / "drop")
+    export = newest_file("drop/psga", "psga_*", drop_area.base, drop_area.department("psga"))
 
-    assert export is not None and export.name == "psga_20261121.csv"
-    assert newest_file("drop/psga", "nothing_*", tmp_path, tmp_path / "drop") is None
+    assert export is not None and export.name == "psga_20261121.csv" and export.data == b"psga_20261121.csv"
+    assert newest_file("drop/psga", "nothing_*", drop_area.base, drop_area.department("psga")) is None
 
 
 @pytest.mark.parametrize("pattern", ["../../x/*", "sub/*.csv", "..\\\\*"])
