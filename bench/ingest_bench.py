@@ -157,6 +157,7 @@ def run_backend(backend: str, export: Path, workdir: Path, repeat: int) -> dict[
 
     from catalog.db import make_engine, session_scope
     from catalog.declarations.service import import_catalog, parse_catalog_text
+    from catalog.ingest.exports import export_at
     from catalog.ingest.service import ingest_export
     from catalog.migrate import upgrade
 
@@ -185,7 +186,7 @@ def run_backend(backend: str, export: Path, workdir: Path, repeat: int) -> dict[
                     handle.write(b"\n")
             cpu_before, started = time.process_time(), time.perf_counter()
             with session_scope(engine) as session:
-                outcome = ingest_export(session, "BENCH-0001", mine.read_bytes(), mine.name, raw_dir=workdir / "raw",
+                outcome = ingest_export(session, "BENCH-0001", export_at(mine), mine.name, raw_dir=workdir / "raw",
                                         trigger="bench")  # fmt: skip
             seconds = time.perf_counter() - started
             runs.append((seconds, time.process_time() - cpu_before, outcome))

@@ -42,7 +42,7 @@ from catalog_bench import fresh_database, machine_facts  # noqa: E402
 ITEM = "PSGA-RK-0001"
 SAMPLE = ROOT / "catalog" / "demo" / "samples" / "psga_population_20261120.csv"
 # The DAG task's body, in the child: the time of the first decode (the first row) is noted without changing what is
-# imported or when (the service binds decode_export; the Airflow-only parts, the log lines and the Asset event, left
+# imported or when (the service binds decode_file; the Airflow-only parts, the log lines and the Asset event, left
 # out: a task's process has Airflow loaded before the task starts).
 TASK = """
 import json, sys, time
@@ -57,11 +57,11 @@ from catalog.ingest import service
 from catalog.ingest.third_party import quiet_third_party_logging
 from catalog.settings import get_settings
 first_row = []
-decode = service.decode_export
+decode = service.decode_file
 def noting_decode(*args, **kwargs):
     first_row.append(time.time())
     return decode(*args, **kwargs)
-service.decode_export = noting_decode
+service.decode_file = noting_decode
 quiet_third_party_logging()
 settings = get_settings()
 engine = make_engine(settings.resolved_database_url)

@@ -367,12 +367,13 @@ def ingest(
     from catalog.ingest.third_party import loading_for_good
 
     with loading_for_good():  # imports pandas; Great Expectations loads as it validates
+        from catalog.ingest.exports import export_at
         from catalog.ingest.service import run_ingest
 
     data_dir = _settings().resolved_data_dir
     with _ingestion(item_code) as engine:
         outcome = run_ingest(
-            engine, item_code, file.read_bytes(), file.name, raw_dir=_settings().raw_store,
+            engine, item_code, export_at(file), file.name, raw_dir=_settings().raw_store,
             reports_dir=data_dir / "reports", trigger=trigger or default_actor(),
             stale_after=timedelta(hours=_settings().ingest_run_timeout_hours),
         )  # fmt: skip

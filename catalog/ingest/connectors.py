@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog import logsafe, storage
 from catalog.departments.schemas import PLATFORM_VARIABLE_PREFIXES
 from catalog.errors import DomainError
+from catalog.ingest.exports import ExportFile, blocks_of, export_at, spooled
 from catalog.ingest.sorted_lines import RUN_BYTES, SortedLines
 from catalog.ingest.source_safety import CheckedTransport, check_inside_drop_area, checked_file_url
 
@@ -33,10 +33,7 @@ class ExportNotReachable(DomainError):
     code = "export_not_reachable"
 
 
-@dataclass(frozen=True)
-class FetchedExport:
-    name: str
-    data: bytes
+FetchedExport = ExportFile  # a drop folder's file where it lies, or a spooled copy (an object, query results, pages)
 
 
 def newest_file(
@@ -61,7 +58,11 @@ def newest_file(
         newest = files[-1]
         if url.startswith("file://"):  # a symlink in the folder must not lead out of the drop area
             newest = str(check_inside_drop_area(newest, Path(drop_dir)))
-        return FetchedExport(name=files[-1].rsplit("/", 1)[-1], data=filesystem.cat_file(newest))
+        name = files[-1].rsplit("/", 1)[-1]
+        if storage.is_local(filesystem):
+            return export_at(Path(newest), name)  # read where it lies, a block at a time
+        with filesystem.open(newest, "rb") as source:
+            return spooled(blocks_of(source), name)
     except storage.failures() as error:
         raise ExportNotReachable(f"cannot read the drop folder {url}: {error}") from None
 
@@ -204,4 +205,4 @@ def _credential(location: str, url: str, token: str | None) -> dict[str, str]:
 
 def _export(kind: str, lines: SortedLines) -> FetchedExport:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return FetchedExport(name=f"{kind}_{stamp}.jsonl", data=lines.read())
+    return spooled(lines.blocks(), f"{kind}_{stamp}.jsonl")

@@ -104,11 +104,11 @@ class _KeptBytes(io.BytesIO):
 
 def decode_file(path: Path, declared: str = "auto", spool: Path | None = None) -> DecodedFile:
     """``decode_export`` for a file, read a block at a time: a UTF-8 file is checked in place, another encoding is
-    transcoded into a temporary file in ``spool`` (by default beside the export)."""
+    transcoded into a temporary file in ``spool`` (by default the system's temporary folder; never the drop folder)."""
     copies: list[Path] = []
 
     def new_copy() -> BinaryIO:
-        descriptor, name = tempfile.mkstemp(dir=spool or path.parent, prefix=".utf8-")
+        descriptor, name = tempfile.mkstemp(dir=spool, prefix=".utf8-")
         copies.append(Path(name))
         return os.fdopen(descriptor, "wb")
 

@@ -13,10 +13,11 @@ from catalog.audit import service as audit
 from catalog.db import utcnow
 from catalog.errors import InvalidTransition, NotFound
 from catalog.ingest.changes import conform_export, is_delta
+from catalog.ingest.exports import discarded_after
 from catalog.ingest.generations import DeltaWriter
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
-from catalog.ingest.raw_store import read_raw_file
-from catalog.ingest.service import IngestOutcome, outcome_of, read_table, require_published, stage
+from catalog.ingest.raw_store import raw_export_file
+from catalog.ingest.service import IngestOutcome, opened_table, outcome_of, require_published, stage
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
 from catalog.notifications import notices
@@ -51,8 +52,9 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
             "data (use --force if that is intended)"
         )
     fields, load = stored.declaration.fields, stored.declaration.load
-    table = read_table(session, stored.id, read_raw_file(raw), raw.file_name)
-    writer = stage(session, stored.id, fields, conform_export(table, fields, load), None, delta=is_delta(table, load))
+    with discarded_after(raw_export_file(raw)) as export, opened_table(session, stored.id, export) as table:
+        chunks = conform_export(table, fields, load)
+        writer = stage(session, stored.id, fields, chunks, None, delta=is_delta(table, load))
     version = writer.finish()
     _decide(batch, "released", actor, reason)
     batch.version_id, batch.rows_accepted = version.id, writer.row_count

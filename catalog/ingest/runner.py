@@ -57,6 +57,6 @@ def pull_and_ingest(engine: Engine, settings: Settings, item_code: str, trigger:
         return None
     data_dir = settings.resolved_data_dir
     return run_ingest(
-        engine, item_code, export.data, export.name, raw_dir=settings.raw_store, reports_dir=data_dir / "reports",
+        engine, item_code, export, export.name, raw_dir=settings.raw_store, reports_dir=data_dir / "reports",
         trigger=trigger, stale_after=timedelta(hours=settings.ingest_run_timeout_hours),
     )  # fmt: skip

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -33,8 +34,9 @@ from catalog.departments.models import SourceSystem
 from catalog.errors import Conflict, InvalidTransition
 from catalog.ingest import changes, detection, quality, runs
 from catalog.ingest.conform import ConformedChunk
-from catalog.ingest.decode import decode_export
+from catalog.ingest.decode import decode_file
 from catalog.ingest.errors import DeltaNotApplicable, ExportNotDecodable, ExportNotReadable, SchemaDrift
+from catalog.ingest.exports import ExportFile, discarded_after, spooled_bytes
 from catalog.ingest.failing_rows import FailingRowsFile, StoredFailingRows, failing_rows_path
 from catalog.ingest.generations import Changes, DeltaWriter
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
@@ -52,6 +54,7 @@ from catalog.ops import feeds
 from catalog.prefetch import prefetched
 
 logger = logsafe.logger(__name__)
+Export = bytes | ExportFile  # what the edges hand over: bytes (an upload, a test) or a file
 # What quarantines a batch besides its rules.
 DATA_PROBLEMS = (ExportNotDecodable, ExportNotReadable, SchemaDrift, DeltaNotApplicable)
 
@@ -109,7 +112,7 @@ class StartedRun:
 def run_ingest(
     engine: Engine,
     item_code: str,
-    data: bytes,
+    data: Export,
     file_name: str,
     *,
     raw_dir: Path | str,
@@ -120,14 +123,27 @@ def run_ingest(
 ) -> IngestOutcome:
     """The ingestion path as the edges run it: the run's record committed first, then the work in a transaction
     of its own; an unexpected error is logged, recorded as a failed run, and re-raised."""
+    with as_export_file(data, file_name) as export:
+        return _run(engine, item_code, export, raw_dir, reports_dir, trigger, retention_days, stale_after)
+
+
+def _run(
+    engine: Engine,
+    item_code: str,
+    export: ExportFile,
+    raw_dir: Path | str,
+    reports_dir: Path,
+    trigger: str,
+    retention_days: int,
+    stale_after: timedelta,
+) -> IngestOutcome:
     with session_scope(engine) as session:
-        started = start_run(session, item_code, data, file_name, raw_dir=raw_dir, trigger=trigger,
-                            stale_after=stale_after)  # fmt: skip
+        started = start_run(session, item_code, export, raw_dir=raw_dir, trigger=trigger, stale_after=stale_after)
     if isinstance(started, IngestOutcome):
         return started
     try:
         with session_scope(engine) as session:
-            return process_run(session, started, data, reports_dir=reports_dir, retention_days=retention_days)
+            return process_run(session, started, export, reports_dir=reports_dir, retention_days=retention_days)
     except ItemNotPublished as refusal:  # retired meanwhile: a refusal, not an error to retry
         _record_end(engine, started, runs.FAILED, refusal.message, reports_dir)
         raise
@@ -145,7 +161,7 @@ def run_ingest(
 def ingest_export(
     session: Session,
     item_code: str,
-    data: bytes,
+    data: Export,
     file_name: str,
     *,
     raw_dir: Path,
@@ -155,18 +171,27 @@ def ingest_export(
 ) -> IngestOutcome:
     """The whole ingestion path in the caller's transaction (the failing rows go to ``reports_dir``, by default
     ``reports`` beside ``raw_dir``). Any error other than a problem with the export propagates."""
-    started = start_run(session, item_code, data, file_name, raw_dir=raw_dir, trigger=trigger)
-    if isinstance(started, IngestOutcome):
-        return started
     reports = reports_dir if reports_dir is not None else raw_dir.parent / "reports"
-    return process_run(session, started, data, reports_dir=reports, retention_days=retention_days)
+    with as_export_file(data, file_name) as export:
+        started = start_run(session, item_code, export, raw_dir=raw_dir, trigger=trigger)
+        if isinstance(started, IngestOutcome):
+            return started
+        return process_run(session, started, export, reports_dir=reports, retention_days=retention_days)
+
+
+@contextmanager
+def as_export_file(data: Export, file_name: str) -> Iterator[ExportFile]:
+    """The export as a file named as sent: bytes (an upload, a test) are spooled to a temporary file, removed when
+    the block ends, as is a spooled copy handed over."""
+    export = spooled_bytes(data, file_name) if isinstance(data, bytes) else replace(data, name=file_name)
+    with discarded_after(export):
+        yield export
 
 
 def start_run(
     session: Session,
     item_code: str,
-    data: bytes,
-    file_name: str,
+    export: ExportFile,
     *,
     raw_dir: Path | str,
     trigger: str,
@@ -185,7 +210,7 @@ def start_run(
             f"{item_code} is being ingested as batch {going.id} since {going.started_at:%Y-%m-%d %H:%M:%S} UTC "
             f"(host {going.host}, pid {going.pid}); run it again when that run has finished"
         )
-    raw = record_raw_export(session, raw_dir, stored.id, item_code, data, file_name)
+    raw, file_name = record_raw_export(session, raw_dir, stored.id, item_code, export), export.name
     earlier = session.scalar(
         select(IngestBatch)
         .where(IngestBatch.raw_export_id == raw.id, IngestBatch.outcome.in_(runs.SETTLED))
@@ -193,7 +218,7 @@ def start_run(
         .limit(1)
     )
     if earlier is not None:  # the same export again: a retry or a rerun publishes nothing twice
-        store_raw_file(raw, data)
+        store_raw_file(raw, export)
         _audit_duplicate(session, stored, raw, earlier, file_name, trigger)
         # The same export again: delivered anew, unless it is the file already taken, still in the drop folder.
         feeds.record(session, item_code, feeds.UNCHANGED if file_name == raw.file_name else feeds.DUPLICATE)
@@ -211,19 +236,19 @@ def start_run(
 
 
 def process_run(
-    session: Session, started: StartedRun, data: bytes, *, reports_dir: Path, retention_days: int
+    session: Session, started: StartedRun, export: ExportFile, *, reports_dir: Path, retention_days: int
 ) -> IngestOutcome:
     """The work of a started run; the raw file is written meanwhile, and is there before the caller commits."""
     raw = session.get_one(RawExport, started.raw_export_id)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-raw") as background:
-        kept = background.submit(store_raw_file, raw, data)  # written and synced while the export is processed
-        outcome = _ingest_new_export(session, started, raw, data, reports_dir, retention_days)
+        kept = background.submit(store_raw_file, raw, export)  # copied and synced while the export is processed
+        outcome = _ingest_new_export(session, started, raw, export, reports_dir, retention_days)
         kept.result()  # before the caller commits: a batch never refers to a raw file that is not there
     return outcome
 
 
 def _ingest_new_export(
-    session: Session, started: StartedRun, raw: RawExport, data: bytes, reports_dir: Path, retention_days: int
+    session: Session, started: StartedRun, raw: RawExport, export: ExportFile, reports_dir: Path, retention_days: int
 ) -> IngestOutcome:
     stored = items_repository.get_by_code_or_raise(session, started.item_code)
     batch = session.get_one(IngestBatch, started.batch_id)
@@ -233,8 +258,8 @@ def _ingest_new_export(
     validator: quality.BatchValidator | None = None
     sampler = detection.FieldSampler(fields)
     try:
-        with session.begin_nested():  # anything that fails rolls the staged version back to here
-            table = read_table(session, stored.id, data, started.file_name)
+        # Anything that fails rolls the staged version back to the savepoint.
+        with session.begin_nested(), opened_table(session, stored.id, export) as table:
             delta = changes.is_delta(table, stored.declaration.load)
             chunks = changes.conform_export(table, fields, stored.declaration.load)  # bad columns fail here
             validator = quality.BatchValidator(fields, floor, failing, delta=delta)
@@ -357,19 +382,31 @@ def _rows_to_drop(report: quality.QualityReport, policy: QualityPolicy, rows_rea
     return None
 
 
-def read_table(session: Session, item_id: int, data: bytes, file_name: str) -> RawTable:
+@contextmanager
+def opened_table(session: Session, item_id: int, export: ExportFile) -> Iterator[RawTable]:
+    """The export as a table whose chunks are read as they are consumed, in the declared format and encoding; a
+    transcoded copy of its text is removed when the block ends."""
     source = session.scalar(
         select(SourceSystem)
         .join(CatalogItem, CatalogItem.source_system_id == SourceSystem.id)
         .where(CatalogItem.id == item_id)
     )
-    if source is not None and source.access in ("sql", "http"):
-        return read_json(decode_export(data, "utf-8").utf8)  # query results and API pages are kept as JSON lines
-    export_format = source.format if source else _format_from_name(file_name)
+    pulled = source is not None and source.access in ("sql", "http")  # query results and API pages: JSON lines
+    export_format = "json" if pulled else source.format if source else _format_from_name(export.name)
     if export_format == "xlsx":
-        return read_xlsx(data)
-    utf8 = decode_export(data, source.encoding if source else "auto").utf8
-    return read_json(utf8) if export_format == "json" else read_csv(utf8)
+        yield read_xlsx(export.path)
+        return
+    encoding = "utf-8" if pulled else source.encoding if source else "auto"
+    decoded = decode_file(export.path, encoding)
+    try:
+        if export_format == "json":
+            with decoded.open() as text:
+                yield read_json(text.read())  # JSON is parsed whole
+        else:
+            yield read_csv(decoded)
+    finally:
+        if decoded.transcoded:
+            decoded.path.unlink(missing_ok=True)
 
 
 def _format_from_name(file_name: str) -> str:

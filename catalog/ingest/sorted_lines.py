@@ -12,12 +12,13 @@ from __future__ import annotations
 import heapq
 import json
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
 RUN_BYTES = 32 * 1024 * 1024
+BLOCK_BYTES = 1 << 20
 
 
 def json_line(record: object) -> bytes:
@@ -51,15 +52,26 @@ class SortedLines:
 
     def read(self) -> bytes:
         """Every line added, sorted (a single newline when there are none, as an empty export has always been)."""
+        return b"".join(self.blocks())
+
+    def blocks(self) -> Iterator[bytes]:
+        """``read()`` in blocks of about ``BLOCK_BYTES``: the runs merged as they are consumed, never held whole."""
         if not self._runs:
             self._buffer.sort()
-            return b"".join(self._buffer) or b"\n"
+            yield b"".join(self._buffer) or b"\n"
+            return
         self._spill()
-        merged = Path(self._folder.name) / "merged.jsonl"
-        with ExitStack() as stack, merged.open("wb") as out:
+        with ExitStack() as stack:
             runs = [stack.enter_context(run.open("rb")) for run in self._runs]
-            out.writelines(heapq.merge(*runs))
-        return merged.read_bytes()
+            block: list[bytes] = []
+            size = 0
+            for line in heapq.merge(*runs):
+                block.append(line)
+                size += len(line)
+                if size >= BLOCK_BYTES:
+                    yield b"".join(block)
+                    block, size = [], 0
+            yield b"".join(block)
 
     def _spill(self) -> None:
         if not self._buffer:

@@ -104,7 +104,7 @@ def decoded(data: bytes, tmp_path: Path, declared: str) -> tuple[str, str]:
     path = tmp_path / "export.csv"
     path.write_bytes(data)
     try:
-        result = decode_file(path, declared)
+        result = decode_file(path, declared, spool=tmp_path)
     except ExportNotDecodable as error:
         return "error", error.message
     with result.open() as text:
