@@ -134,6 +134,9 @@ class BatchValidator:
         self._pending: list[pd.DataFrame] = []  # chunks waiting for the row rules
         self._pending_keys: list[pd.DataFrame] = []  # deletions waiting for the key fields' rules
         self.rows_read = 0
+        # GX filters the whole frame for each rule: it is given only the columns a rule judges (the keys included).
+        judged = _columns_judged(self._row_suite) | set(self._keys)
+        self._judged = [name for name in self._by_name if name in judged]
 
     def add(self, chunk: ConformedChunk) -> None:
         self.rows_read += chunk.size
@@ -145,7 +148,7 @@ class BatchValidator:
         if self._sink is not None:
             for error in chunk.errors:
                 self._sink.add(error.field, self._rule_of(error.field), (error.row,))
-        frame = _for_gx(chunk, self._fields)
+        frame = _for_gx(chunk, self._fields, self._judged)
         self._key_frames.append(frame[self._keys])
         if chunk.deletes is not None and chunk.deletes.any():
             self._pending_keys.append(frame.loc[chunk.deletes, self._keys])
@@ -310,13 +313,22 @@ def _row(entry: Any) -> int:
     return int(entry["row"] if isinstance(entry, dict) else entry)
 
 
-def _for_gx(chunk: ConformedChunk, fields: Sequence[FieldDeclaration]) -> pd.DataFrame:
-    """The chunk as GX compares it vectorised: decimals as floats (for range checks; the text is published),
-    dates and datetimes as datetime64[ns] where they fit, integers as int64 (float64 with nulls), nullable
-    booleans; the row numbers as the index."""
-    typed = zip(chunk.table.columns, fields, strict=True)
+def _columns_judged(suite: Any) -> set[str]:
+    named: set[str] = set()
+    for expectation in suite.expectations:
+        named.update(name for name in [getattr(expectation, "column", None)] if name)
+        named.update(getattr(expectation, "column_list", None) or [])
+    return named
+
+
+def _for_gx(chunk: ConformedChunk, fields: Sequence[FieldDeclaration], names: Sequence[str]) -> pd.DataFrame:
+    """The chunk's ``names`` columns as GX compares them vectorised: decimals as floats (for range checks; the text
+    is published), dates and datetimes as datetime64[ns] where they fit, integers as int64 (float64 with nulls),
+    nullable booleans; the row numbers as the index."""
+    typed = [(column, declared) for column, declared in zip(chunk.table.columns, fields, strict=True)
+             if declared.name in names]  # fmt: skip
     columns = [_gx_column(column, declared.data_type) for column, declared in typed]
-    table = pa.Table.from_arrays(columns, names=chunk.table.column_names)
+    table = pa.Table.from_arrays(columns, names=[declared.name for _, declared in typed])
     frame = table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
     frame.index = pd.Index(chunk.row_numbers, name="row")
     return frame
