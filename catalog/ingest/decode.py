@@ -167,23 +167,26 @@ def _check_utf8(source: BinaryIO, bom: bool) -> str | None:
     """Why the source is not plausible UTF-8 text, or None. Blocks are cut after their last whole character."""
     if bom and source.read(len(UTF8_BOM)) != UTF8_BOM:
         source.seek(0)
-    position, carry, tally = source.tell(), b"", Plausibility()
+    position, carried, tally = source.tell(), 0, Plausibility()
+    buffer = bytearray(BLOCK_BYTES + 4)  # read into in place: the bytes of a character cut by a block's end, then more
     while True:
-        block = source.read(BLOCK_BYTES)
-        data = carry + block
-        cut = _whole_characters(data) if block else len(data)
-        part, carry = data[:cut], data[cut:]
+        read = source.readinto(memoryview(buffer)[carried : carried + BLOCK_BYTES]) or 0  # type: ignore[attr-defined]
+        data = memoryview(buffer)[: carried + read]
+        cut = _whole_characters(data) if read else len(data)
+        part = data[:cut]
         try:
             _arrow_text(part).validate(full=True)  # SIMD validation; Python's decoder only to say where it broke
         except pa.ArrowInvalid:
             try:
-                part.decode("utf-8")
+                bytes(part).decode("utf-8")
             except UnicodeDecodeError as error:
-                return _describe(part[error.start], position + error.start, at_end=not block and error.end >= cut)
+                return _describe(part[error.start], position + error.start, at_end=not read and error.end >= cut)
         tally.add_utf8(part)
         position += cut
-        if not block:
+        if not read:
             return tally.finish()
+        carried = len(data) - cut
+        buffer[:carried] = data[cut:]
 
 
 def _transcode(source: BinaryIO, codec: str, sink: BinaryIO) -> str | None:
@@ -206,7 +209,7 @@ def _transcode(source: BinaryIO, codec: str, sink: BinaryIO) -> str | None:
             return tally.finish()
 
 
-def _whole_characters(data: bytes) -> int:
+def _whole_characters(data: bytes | memoryview) -> int:
     """Where the last whole UTF-8 character of ``data`` ends (a character cut by the block's end waits for the next)."""
     for back in range(1, min(4, len(data)) + 1):
         byte = data[-back]
@@ -216,7 +219,7 @@ def _whole_characters(data: bytes) -> int:
     return len(data)
 
 
-def _arrow_text(utf8: bytes) -> pa.Array:
+def _arrow_text(utf8: bytes | memoryview) -> pa.Array:
     """The bytes as one Arrow string, without copying them."""
     offsets = pa.py_buffer(np.array([0, len(utf8)], dtype=np.int64))
     return pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(utf8)])
@@ -231,17 +234,16 @@ class Plausibility:
         self.characters, self.rare, self.examples = 0, 0, list[str]()
         self.problem: str | None = None
 
-    def add_utf8(self, utf8: bytes) -> None:
-        """Rare characters are counted with RE2 in Arrow; only a block holding some is decoded."""
+    def add_utf8(self, utf8: bytes | memoryview) -> None:
+        """Rare characters (U+FFFD among them) are counted with RE2 in Arrow; only a block holding some is decoded."""
         if self.problem is not None:
-            return
-        if b"\xef\xbf\xbd" in utf8:
-            self.problem = "it holds replacement characters (U+FFFD)"
             return
         text = _arrow_text(utf8)
         self.characters += pc.utf8_length(text)[0].as_py()
         if pc.count_substring_regex(text, RARE_CHARACTER)[0].as_py():
-            self._add_rare(RARE_PATTERN.findall(utf8.decode("utf-8")))
+            decoded = bytes(utf8).decode("utf-8")
+            self.characters -= len(decoded)  # counted again by add_text
+            self.add_text(decoded)
 
     def add_text(self, text: str) -> None:
         if "\ufffd" in text:
