@@ -15,11 +15,18 @@ the key index), adds its inserted and updated rows with ``_from = N`` and new ro
 highest (the row's line in the export plus that base), and makes version N's view; all in the publishing transaction,
 so nothing of it is seen before it commits, and a quarantine (a savepoint rolled back) leaves no trace. Pruning drops
 the views, the rows no version left can see, and a generation with its last version (``publish.prune_versions``).
+
+The conversion locks the version's table (PostgreSQL: ACCESS EXCLUSIVE, until the publishing transaction ends). It
+waits ``CONVERSION_LOCK_TIMEOUT`` at most for the reads of that version going on (a long download or delivery), never
+queueing every new read of the item behind them for as long: past it, ``VersionBusy``, a retryable failure of the run.
+Of the staged rows of one key, only the last in the export's order is applied (a change log's meaning); the normal
+path quarantines such an export (the unique key rule), so this matters to an operator's release of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,13 +41,16 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
+    delete,
     func,
     insert,
     literal,
     literal_column,
     select,
+    text,
     tuple_,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from catalog.classification.types import DataType
@@ -60,6 +70,15 @@ from catalog.items.models import CatalogItem
 from catalog.items.schemas import FieldDeclaration
 
 DELETE_COLUMN = "_delete"  # a staged row of an incremental export deletes its key
+# PostgreSQL: how long the first delta waits for the reads of the current version to lock its table (a lock_timeout).
+CONVERSION_LOCK_TIMEOUT = "5s"
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE of a lock not granted within lock_timeout
+
+
+class VersionBusy(Exception):
+    """The current version's table is being read (a download, a delivery) and could not be locked in time to turn it
+    into a generation. Not the export's fault: the run fails (nothing published, the batch not quarantined) and is
+    retried. Not a domain error, so that the ingestion task is retried rather than refused."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +105,7 @@ class DeltaWriter(VersionWriter):
         self._current = _current_version(session, item_id)
         _require_same_fields(self._current, fields)
         self.changes: Changes | None = None
+        self.superseded = 0  # staged rows not applied: a later row of the export has their key
         super().__init__(session, item_id, fields)
 
     def _staging_table(self, data_types: Sequence[DataType]) -> Table:
@@ -102,13 +122,14 @@ class DeltaWriter(VersionWriter):
         return table.add_column(1, DELETE_COLUMN, pa.array(deletes, pa.bool_()))
 
     def finish(self) -> ItemVersion:
+        self.superseded = self._supersede()
         generation = self._generation()
         if self._postgres:  # the plan of the merge joins on the staged keys: its statistics must be known
             self._connection.exec_driver_sql(f'ANALYZE "{self.table.name}"')
         deleted, updated = self._close(generation, deletes=True), self._close(generation, deletes=False)
         base = int(self._connection.scalar(select(func.coalesce(func.max(generation.c[ROW_COLUMN]), 0))) or 0)
         added = self._add(generation, base)
-        staged_deletes = self.row_count - added
+        staged_deletes = self.row_count - self.superseded - added
         rows = self._current.row_count - deleted - updated + added
         name = f"item_{self._item_id}_v{self._number}"
         self._connection.exec_driver_sql(_view_sql(name, generation.name, self._number, len(self._fields)))
@@ -124,6 +145,17 @@ class DeltaWriter(VersionWriter):
             current.generation = _converted(self._connection, current, len(self._fields))
             self._session.flush()
         return generation_table(current.generation, [field.data_type for field in self._fields])
+
+    def _supersede(self) -> int:
+        """Of the staged rows of one key, keep the last in the export's order (the key's state after the export's
+        changes), so that no key is closed and added in one version, or added twice; returns how many went. Rows with
+        a null key field match no stored row and none of each other: all are kept."""
+        keys = [self.table.c[f"f{position}"] for position, field in enumerate(self._fields, 1) if field.key]
+        row = self.table.c[ROW_COLUMN]
+        rank = func.row_number().over(partition_by=keys, order_by=row.desc())
+        ranked = select(row.label("row"), rank.label("rank")).where(*(key.is_not(None) for key in keys)).subquery()
+        earlier = select(ranked.c.row).where(ranked.c.rank > 1)
+        return int(self._connection.execute(delete(self.table).where(row.in_(earlier))).rowcount)
 
     def _close(self, generation: Table, deletes: bool) -> int:
         """Close the current rows of the staged keys (deleted, or replaced); returns how many."""
@@ -191,6 +223,8 @@ def _converted(connection: Any, version: ItemVersion, width: int) -> str:
     """Turn a version's own table into a generation starting at it (no row rewritten: the new columns have constant
     defaults) with a view under the version's table name; returns the generation's name."""
     name = f"item_{version.item_id}_g{version.number}"
+    if connection.dialect.name == "postgresql":
+        _lock_for_conversion(connection, version)
     connection.exec_driver_sql(f'ALTER TABLE "{version.table_name}" RENAME TO "{name}"')
     for column, default in ((FROM_COLUMN, version.number), (UNTIL_COLUMN, OPEN)):
         connection.exec_driver_sql(f'ALTER TABLE "{name}" ADD COLUMN "{column}" INTEGER NOT NULL DEFAULT {default}')
@@ -200,6 +234,33 @@ def _converted(connection: Any, version: ItemVersion, width: int) -> str:
     )
     connection.exec_driver_sql(_view_sql(version.table_name, name, version.number, width))
     return name
+
+
+def _lock_for_conversion(connection: Any, version: ItemVersion) -> None:
+    """Lock the version's table for its conversion, waiting for the reads going on at most CONVERSION_LOCK_TIMEOUT
+    (meanwhile new reads of it queue behind this lock); VersionBusy past it (the transaction is then aborted)."""
+    with _lock_timeout(connection, CONVERSION_LOCK_TIMEOUT):
+        try:
+            connection.exec_driver_sql(f'LOCK TABLE "{version.table_name}" IN ACCESS EXCLUSIVE MODE')
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            raise VersionBusy(
+                f"version {version.number} of the item is being read (a download, a delivery or a query has its "
+                f'table "{version.table_name}" open) and could not be locked within {CONVERSION_LOCK_TIMEOUT} to turn '
+                "it into a generation for its first incremental export; nothing was published and the batch is not "
+                "quarantined: the run fails and is to be retried (the task is; or run the ingestion again)"
+            ) from error
+
+
+@contextmanager
+def _lock_timeout(connection: Any, timeout: str) -> Iterator[None]:
+    """PostgreSQL's lock_timeout for the statements of the block, in this transaction only; restored after it (an
+    error aborts the transaction, whose rollback restores it)."""
+    before = connection.scalar(text("SELECT current_setting('lock_timeout')"))
+    connection.execute(text("SELECT set_config('lock_timeout', :timeout, true)"), {"timeout": timeout})
+    yield
+    connection.execute(text("SELECT set_config('lock_timeout', :timeout, true)"), {"timeout": before})
 
 
 def _view_sql(name: str, generation: str, number: int, width: int) -> str:

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from catalog.audit import service as audit
 from catalog.db import utcnow
-from catalog.errors import InvalidTransition, NotFound
+from catalog.errors import Conflict, InvalidTransition, NotFound
 from catalog.ingest.changes import conform_export, is_delta
 from catalog.ingest.exports import discarded_after
-from catalog.ingest.generations import DeltaWriter
+from catalog.ingest.generations import DeltaWriter, VersionBusy
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
+from catalog.ingest.publish import VersionWriter
 from catalog.ingest.raw_store import raw_export_file
 from catalog.ingest.service import IngestOutcome, opened_table, outcome_of, require_published, stage
 from catalog.items import repository as items_repository
@@ -32,12 +33,21 @@ class BatchNotQuarantined(InvalidTransition):
     code = "batch_not_quarantined"
 
 
+class ReleaseMustWait(Conflict):
+    """The current version is being read and could not be locked in time to apply the released delta: nothing
+    changed, the batch stays quarantined; the release can be tried again."""
+
+    code = "version_busy"
+
+
 def release_batch(session: Session, batch_id: int, actor: str, reason: str, force: bool = False) -> IngestOutcome:
     """Publish a quarantined batch despite its quality report: an operator's recorded override.
 
     The export must still decode and conform to the item's fields; rows whose values do not parse are left out.
     A batch older than the current version is refused unless forced, so a release never silently rolls back (an
-    incremental export, forced, is applied to the current version).
+    incremental export, forced, is applied to the current version). Of an incremental export's rows of one key, the
+    last in the export's order is applied (a change log's meaning: an insert then a deletion deletes the key), the
+    earlier ones are counted as ``superseded``.
     ``actor`` (who decided) is the principal of its audit row.
     """
     batch, raw, item_code = _quarantined(session, batch_id, reason)
@@ -55,12 +65,12 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
     with discarded_after(raw_export_file(raw)) as export, opened_table(session, stored.id, export) as table:
         chunks = conform_export(table, fields, load)
         writer = stage(session, stored.id, fields, chunks, None, delta=is_delta(table, load))
-    version = writer.finish()
+    version = _finished(writer, batch_id)
     _decide(batch, "released", actor, reason)
     batch.version_id, batch.rows_accepted = version.id, writer.row_count
     batch.rows_rejected, batch.rows_refused_with_batch = batch.rows_read - writer.row_count, 0
     if isinstance(writer, DeltaWriter) and writer.changes is not None:
-        batch.report = {**batch.report, "load": writer.changes.as_dict()}
+        batch.report = {**batch.report, "load": {**writer.changes.as_dict(), "superseded": writer.superseded}}
     session.flush()
     outcome = outcome_of(item_code, raw, batch, "released", version)
     applied = {"load": outcome.changes} if outcome.changes else {}
@@ -68,6 +78,17 @@ def release_batch(session: Session, batch_id: int, actor: str, reason: str, forc
     notices.version_published(session, item_code, version.number)
     feeds.record(session, item_code, feeds.RELEASED)
     return outcome
+
+
+def _finished(writer: VersionWriter, batch_id: int) -> ItemVersion:
+    try:
+        return writer.finish()
+    except VersionBusy as busy:
+        raise ReleaseMustWait(
+            f"batch {batch_id} was not released: the item's current version is being read (a download or a delivery) "
+            "and could not be locked in time to apply the incremental export; nothing changed, the batch stays "
+            "quarantined: try the release again in a moment"
+        ) from busy
 
 
 def discard_batch(session: Session, batch_id: int, actor: str, reason: str) -> IngestOutcome:
