@@ -134,14 +134,30 @@ class Settings(BaseSettings):
     def _object_store_url(cls, url: str | None) -> str | None:
         if url is not None and not url.strip():
             return None  # DATASHARE_RAW_URL= (blank, as compose passes an unset optional variable): not set
-        if url is not None:
-            scheme, _, rest = url.partition("://")
-            if "@" in rest.split("/", 1)[0]:  # not repeated in the error: it would be a secret in a log
-                raise ValueError("an object-store URL carries no credentials: they come from the environment or an "
-                                 "Airflow connection")  # fmt: skip
-            if scheme not in OBJECT_STORE_SCHEMES or not rest.strip("/"):
-                raise ValueError(f"{url!r} is not an object-store URL ({', '.join(OBJECT_STORE_SCHEMES)}://bucket/...)")
-        return url
+        return None if url is None else _canonical_store_url(url)
+
+    @field_validator("delivery_file_roots")
+    @classmethod
+    def _object_store_roots(cls, roots: list[str]) -> list[str]:
+        return [_canonical_store_url(root) for root in roots]
+
+    @model_validator(mode="after")
+    def _disjoint_stores(self) -> Settings:
+        """No store lies in another: a consumer's drop folder (``<root>/<department>``) or a source's location could
+        otherwise reach the raw exports, the manifest, the drop area or another delivery root."""
+        from catalog import storage  # fsspec: only when object stores are set
+
+        named = [("DATASHARE_RAW_URL", self.raw_url), ("DATASHARE_DROP_URL", self.drop_url),
+                 ("DATASHARE_MANIFEST_URL", self.manifest_url),
+                 *((f"DATASHARE_DELIVERY_FILE_ROOTS[{index}]", root)
+                   for index, root in enumerate(self.delivery_file_roots))]  # fmt: skip
+        stores = [(name, storage.canonical(url)) for name, url in named if url]
+        for index, (name, store) in enumerate(stores):
+            for other_name, other in stores[index + 1 :]:
+                if store.overlaps(other):
+                    raise ValueError(f"{name} ({store.url}) and {other_name} ({other.url}) overlap: the raw store, "
+                                     "the drop area, the manifest and each delivery root lie apart")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _one_drop_area(self) -> Settings:
@@ -215,6 +231,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_data_dir / 'datashare.db'}"
+
+
+def _canonical_store_url(url: str) -> str:
+    """An object-store URL in its canonical form (``storage.canonical``, the one every check compares)."""
+    from catalog import storage  # it imports this module; fsspec only when an object store is set
+
+    try:
+        return storage.canonical(url).url
+    except storage.CredentialsInURL as error:  # not repeated: it would be a secret in a log
+        raise ValueError(str(error)) from None
+    except storage.UnsafeURL as error:
+        raise ValueError(f"{url!r} is not an object-store URL ({error})") from None
 
 
 @lru_cache

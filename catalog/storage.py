@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import stat
 import sys
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +38,18 @@ from catalog.settings import OBJECT_STORE_SCHEMES
 STORE_LOGGERS = ("fsspec", "s3fs", "aiobotocore", "botocore")
 _lock = threading.Lock()
 _connection_options: dict[str, Any] = {}  # installed for the duration of an Airflow task (``using_connection``)
+log = logging.getLogger(__name__)
+# One spelling per store: what fsspec reads as the same store compares as the same.
+SCHEME_ALIASES = {"s3": "s3", "gs": "gs", "gcs": "gs", "abfs": "abfs", "az": "abfs"}
+BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{0,254}")  # after lowercasing: stores take bucket names in any case
+# A read that must end soon (the manifest, at a DAG file's parse): one attempt, short connect and read timeouts, one
+# GET (no HEAD first). botocore's client ``max_attempts`` counts retries; ``total_max_attempts`` counts attempts.
+# s3fs's own retries (``retries``, a class attribute) are set on that filesystem, its options kept apart in fsspec's
+# cache by these.
+QUICK_S3_OPTIONS: dict[str, Any] = {
+    "config_kwargs": {"connect_timeout": 2, "read_timeout": 5, "retries": {"total_max_attempts": 1}},
+    "max_concurrency": 1,
+}
 
 
 class ConnectionLike(Protocol):
@@ -51,9 +67,76 @@ def is_url(location: Path | str) -> bool:
     return isinstance(location, str) and location.partition("://")[0] in OBJECT_STORE_SCHEMES and "://" in location
 
 
-def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
+class UnsafeURL(ValueError):
+    """An object-store URL refused: not in one plain, canonical spelling."""
+
+
+class CredentialsInURL(UnsafeURL):
+    """Its message never repeats the URL: it would be a secret in a log."""
+
+
+@dataclass(frozen=True)
+class ObjectURL:
+    """An object-store URL in its canonical form: one scheme per store, the bucket in lower case, the key's
+    segments. Compared segment-wise, never as strings."""
+
+    scheme: str
+    bucket: str
+    key: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return "/".join((f"{self.scheme}://{self.bucket}", *self.key))
+
+    def within(self, folder: ObjectURL) -> bool:
+        """This URL is ``folder`` or lies under it."""
+        same_bucket = (self.scheme, self.bucket) == (folder.scheme, folder.bucket)
+        return same_bucket and self.key[: len(folder.key)] == folder.key
+
+    def overlaps(self, other: ObjectURL) -> bool:
+        return self.within(other) or other.within(self)
+
+    def child(self, segment: str) -> ObjectURL:
+        return canonical(f"{self.url}/{segment}")
+
+    def parent(self) -> ObjectURL:
+        """The folder it lies in (a bucket is its own)."""
+        return ObjectURL(self.scheme, self.bucket, self.key[:-1])
+
+
+def canonical(url: str) -> ObjectURL:
+    """The one canonical form every check compares (sources, delivery roots, settings). Refused: no bucket (``s3:///x``
+    is bucket ``x`` to s3fs), credentials, ``#``, ``?``, wildcards, backslashes, percent-encoding, control characters,
+    empty, ``.`` or ``..`` segments. A trailing ``/`` is dropped."""
+    spelled, separator, rest = url.partition("://")
+    scheme = SCHEME_ALIASES.get(spelled.lower()) if separator else None
+    if scheme is None:
+        raise UnsafeURL(f"not an object-store URL ({', '.join(SCHEME_ALIASES)}://bucket/...)")
+    if "@" in rest.split("/", 1)[0]:
+        raise CredentialsInURL("an object-store location carries no credentials: they come from the environment")
+    _refuse_marks(rest)
+    bucket, *key = rest.removesuffix("/").split("/")
+    if not BUCKET.fullmatch(bucket.lower()):
+        raise UnsafeURL("an object-store URL names its bucket at once (scheme://bucket/...), in letters, digits, . - _")
+    if any(segment in ("", ".", "..") for segment in key):
+        raise UnsafeURL("an object-store URL has no empty, '.' or '..' segments")
+    return ObjectURL(scheme, bucket.lower(), tuple(key))
+
+
+def _refuse_marks(rest: str) -> None:
+    if "%" in rest:
+        raise UnsafeURL("an object-store URL has no percent-encoding: write it as it is")
+    if any(mark in rest for mark in "*?[]"):
+        raise UnsafeURL("an object-store URL has no wildcard or query ('*', '?', '[', ']')")
+    if "#" in rest or "\\" in rest:
+        raise UnsafeURL("an object-store URL has no '#' or backslash")
+    if any(ord(character) < 32 or ord(character) == 127 for character in rest):
+        raise UnsafeURL("an object-store URL has no control characters")
+
+
+def filesystem(url: str, **options: Any) -> tuple[AbstractFileSystem, str]:
     """The fsspec filesystem of a URL (local path or file:// too) and the path within it."""
-    filesystem, path = fsspec.core.url_to_fs(url, **_options(url))
+    filesystem, path = fsspec.core.url_to_fs(url, **_options(url), **options)
     return filesystem, str(path)
 
 
@@ -61,8 +144,12 @@ def is_local(filesystem: AbstractFileSystem) -> bool:
     return isinstance(filesystem, LocalFileSystem)
 
 
-def read_bytes(url: str) -> bytes:
-    store, path = filesystem(url)
+def read_bytes(url: str, *, quick: bool = False) -> bytes:
+    """The object's bytes; ``quick``: an s3:// read that ends within seconds (``QUICK_S3_OPTIONS``)."""
+    quick = quick and url.partition("://")[0] == "s3"
+    store, path = filesystem(url, **(QUICK_S3_OPTIONS if quick else {}))
+    if quick:
+        store.retries = 1  # type: ignore[attr-defined]  # s3fs.S3FileSystem's: one attempt
     return bytes(store.cat_file(path))
 
 
@@ -76,23 +163,55 @@ def put_whole(url: str, data: bytes, *, keep_existing: bool = False) -> bool:
     return True
 
 
-def read_keeping_copy(url: str, copy: Path) -> tuple[bytes, bool]:
-    """The object's bytes, kept in the local ``copy`` as well; when the store cannot be reached (not: the object is
-    missing, FileNotFoundError), the copy's bytes instead. Whether they are the store's."""
+def read_keeping_copy(url: str, copy_name: str) -> tuple[bytes, bool]:
+    """The object's bytes, read quickly (``QUICK_S3_OPTIONS``) and kept in the local copy ``copy_name`` (in this
+    user's ``private_folder``) as well; when the store cannot be reached (not: the object is missing,
+    FileNotFoundError), the copy's bytes instead. Whether they are the store's. A copy that cannot be kept is said in
+    the log; it never hides what was read."""
     try:
-        data = read_bytes(url)
+        data = read_bytes(url, quick=True)
     except FileNotFoundError:
         raise
-    except failures():
-        if not copy.exists():
-            raise
-        return copy.read_bytes(), False
-    if not copy.exists() or copy.read_bytes() != data:
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        partial = copy.with_name(f".{copy.name}.{os.getpid()}.{threading.get_ident()}")
-        partial.write_bytes(data)
-        os.replace(partial, copy)
+    except failures() as error:
+        try:
+            return (private_folder() / copy_name).read_bytes(), False
+        except OSError:
+            raise error from None
+    _keep_copy(copy_name, data)
     return data, True
+
+
+def private_folder() -> Path:
+    """This user's folder for local copies: ``<temp>/datashare-<uid>``, made with mode 0700, used only if it is a
+    directory (not a symlink) owned by this user that no one else can reach."""
+    folder = private_folder_path()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{folder} is not a private folder of this user's (mode 0700): no copy is kept there")
+    return folder
+
+
+def private_folder_path() -> Path:
+    """Where ``private_folder`` is (unchecked: for messages)."""
+    return Path(tempfile.gettempdir()) / f"datashare-{os.getuid()}"
+
+
+def _keep_copy(copy_name: str, data: bytes) -> None:
+    try:
+        copy = private_folder() / copy_name
+        if copy.exists() and copy.read_bytes() == data:
+            return
+        descriptor, partial = tempfile.mkstemp(dir=copy.parent, prefix=f".{copy_name}.", suffix=".partial")
+        try:
+            with os.fdopen(descriptor, "wb") as sink:
+                sink.write(data)
+            os.replace(partial, copy)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+    except OSError as error:
+        log.warning("the local copy %s of an object cannot be kept (%s); what was read serves", copy_name, error)
 
 
 def write_whole(store: AbstractFileSystem, path: str, chunks: Iterable[bytes]) -> None:
@@ -119,15 +238,13 @@ def failures() -> tuple[type[BaseException], ...]:
 
 
 def inside(url: str, folder: str) -> bool:
-    """Whether an object-store URL is ``folder`` or lies under it."""
-    url, folder = url.rstrip("/"), folder.rstrip("/")
-    return url == folder or url.startswith(folder + "/")
+    """Whether an object-store URL is ``folder`` or lies under it, compared in canonical form (``canonical``)."""
+    return canonical(url).within(canonical(folder))
 
 
 def parent(url: str) -> str:
-    """The folder an object-store URL lies in (a bucket is its own)."""
-    scheme, _, rest = url.rstrip("/").partition("://")
-    return f"{scheme}://{rest.rsplit('/', 1)[0]}" if "/" in rest else url.rstrip("/")
+    """The folder an object-store URL lies in (a bucket is its own), in canonical form."""
+    return canonical(url).parent().url
 
 
 def connection_options(connection: ConnectionLike) -> dict[str, Any]:

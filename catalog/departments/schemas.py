@@ -74,8 +74,8 @@ class SourceSystemDeclaration(BaseModel):
         access = self.access.value
         if (self.access is SourceAccess.SQL) != (self.query is not None):
             raise ValueError("a query is required for sql source systems and applies to no other")
-        if self.file_pattern is not None and ("/" in self.file_pattern or "\\" in self.file_pattern):
-            raise ValueError(f"file_pattern {self.file_pattern!r} names files, not folders: no / or \\")
+        if self.file_pattern is not None and any(mark in self.file_pattern for mark in ("/", "\\", "..")):
+            raise ValueError(f"file_pattern {self.file_pattern!r} names files, not folders: no /, \\ or '..'")
         if self.file_pattern is not None and self.access is not SourceAccess.FILE_DROP:
             raise ValueError(f"a file_pattern only applies to file_drop source systems, not {access}")
         if not LOCATION_RULES[self.access].match(self.location) or ".." in unquote(self.location).split("/"):

@@ -49,11 +49,11 @@ def read_pipelines(manifest: Path | str) -> list[dict[str, Any]]:
 
 def _read_shared(url: str) -> bytes:
     import hashlib
-    import tempfile
 
     from catalog import storage  # fsspec (and s3fs) only for a manifest on object storage
 
-    copy = Path(tempfile.gettempdir()) / f"datashare-manifest-{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
+    # In this user's private folder (mode 0700), never under a name others can predict and plant.
+    copy = f"manifest-{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
     try:
         data, fresh = storage.read_keeping_copy(url, copy)
     except FileNotFoundError:
@@ -66,5 +66,5 @@ def _read_shared(url: str) -> bytes:
         return b'{"pipelines": []}'
     if not fresh:
         log.error("PIPELINE MANIFEST UNREACHABLE: %s cannot be read; the DAGs are built from the copy this machine "
-                  "read last (%s) until it can", url, copy)  # fmt: skip
+                  "read last (%s) until it can", url, storage.private_folder_path() / copy)  # fmt: skip
     return data

@@ -26,7 +26,12 @@ from catalog.departments.schemas import PLATFORM_VARIABLE_PREFIXES
 from catalog.errors import DomainError
 from catalog.ingest.exports import ExportFile, blocks_of, export_at, spooled
 from catalog.ingest.sorted_lines import RUN_BYTES, SortedLines
-from catalog.ingest.source_safety import CheckedTransport, check_inside_drop_area, checked_file_url
+from catalog.ingest.source_safety import (
+    CheckedTransport,
+    check_inside_drop_area,
+    checked_file_pattern,
+    checked_file_url,
+)
 
 
 class ExportNotReachable(DomainError):
@@ -48,10 +53,11 @@ def newest_file(
     (``drop_dir`` a URL, see ``source_safety.checked_file_url``) the folder must lie in it. The folder is listed anew
     on every call (another machine may have added an export since), in one listing, not one request per file."""
     url = checked_file_url(location, data_dir, drop_dir, platform_stores)
+    pattern = checked_file_pattern(pattern)
     try:
         filesystem, root = storage.filesystem(url)
         filesystem.invalidate_cache()
-        found = filesystem.glob(f"{root.rstrip('/')}/{pattern or '*'}", detail=True)
+        found = filesystem.glob(f"{root.rstrip('/')}/{pattern}", detail=True)
         files = sorted(path for path, info in found.items() if _is_file(filesystem, path, info))
         if not files:
             return None

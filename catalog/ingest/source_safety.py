@@ -6,10 +6,12 @@ A catalog is written by departments' stewards; a location is the platform reachi
   folder and the file read, symlinks resolved, must lie inside it; ``file://`` URLs are local paths and follow the
   same rule; percent-encoding is refused outright (``%2e%2e`` is ``..`` to some readers). With the drop area on
   object storage (``DATASHARE_DROP_URL``) a source reads only there: its URL must lie in the department's part of it
-  (a relative location is taken under the drop URL's parent), never a local folder. With a local drop area,
-  object-store URLs (s3://, gs://, abfs://, az://) are other systems and stay allowed. Either way an object-store URL
-  has no credentials, wildcards, ``..`` or percent-encoding in it, and never reaches the platform's own stores (the
-  raw exports, the pipeline manifest, the outbound file drops), which the platform's credentials could read.
+  (a relative location is taken under the drop URL's parent), never a local folder. With a local drop area, no
+  object-store URL is read at all: it would be read with the platform's credentials. An object-store URL is compared
+  in its canonical form (``storage.canonical``: no empty bucket, credentials, wildcards, ``#``, ``?``, empty, ``.``
+  or ``..`` segments, percent-encoding; one scheme per store; segment-wise), and never reaches the platform's own
+  stores (the raw exports, the pipeline manifest, the outbound file drops). A file pattern names files: no ``/``,
+  ``\\`` or ``..``.
 * an HTTP source may not reach this host (loopback, unspecified), link-local addresses, multicast or the clouds'
   metadata services, by address or by a name that resolves to one: private (RFC 1918) addresses stay allowed, as
   departments' systems live on intranets. Every address a name resolves to is checked and the connection goes to
@@ -46,7 +48,8 @@ def department_drop_area(settings: Settings, department: str) -> tuple[Path | st
     """What a relative location is taken under, and the department's own part of the drop area: a department's
     sources never read another department's exports."""
     if isinstance(area := settings.drop_area, str):
-        return storage.parent(area), f"{area}/{department}"
+        drop = _canonical(area)
+        return drop.parent().url, drop.child(department).url
     return settings.resolved_data_dir, area / department
 
 
@@ -58,18 +61,21 @@ def platform_stores(settings: Settings) -> tuple[str, ...]:
 def checked_file_url(
     location: str, data_dir: Path | str, drop_dir: Path | str, platform_stores: Collection[str] = ()
 ) -> str:
-    """The URL to read a file source from. With a local drop area (``drop_dir`` a path): an object-store URL as
-    declared, else a local folder inside the drop area (a relative location is taken under the data folder). With
-    the drop area on object storage (``drop_dir`` its department's URL, ``data_dir`` the URL relative locations are
-    taken under): a URL inside it."""
-    scheme = urlsplit(location).scheme if "://" in location else ""
+    """The URL to read a file source from. With a local drop area (``drop_dir`` a path): a local folder inside it (a
+    relative location is taken under the data folder); never object storage, which would be read with the
+    platform's credentials. With the drop area on object storage (``drop_dir`` its department's URL, ``data_dir`` the
+    URL relative locations are taken under): a URL inside it, in canonical form (``storage.canonical``)."""
+    scheme = urlsplit(location).scheme.lower() if "://" in location else ""
     if isinstance(drop_dir, str):
         if scheme not in ("", *OBJECT_STORE_SCHEMES) or location.startswith(("/", "\\")):
             raise UnsafeSourceLocation(f"the drop area is {drop_dir}: a file source is read there, not at {location}")
         url = location if scheme else f"{str(data_dir).rstrip('/')}/{location}"
         return _checked_object_url(url, platform_stores, inside=drop_dir)
     if scheme in OBJECT_STORE_SCHEMES:
-        return _checked_object_url(location, platform_stores)
+        _canonical(location)  # credentials in it are refused without being repeated
+        raise UnsafeSourceLocation(f"{location} is on object storage, which file sources read only inside the "
+                                   "department's part of the drop area on object storage (DATASHARE_DROP_URL), and "
+                                   "no DATASHARE_DROP_URL is set: the drop area is a local folder")  # fmt: skip
     if scheme not in ("", "file"):
         raise UnsafeSourceLocation(f"a file source cannot be read from a {scheme}:// location")
     if "%" in location:
@@ -80,19 +86,30 @@ def checked_file_url(
     return check_inside_drop_area(folder, drop_dir).as_uri()
 
 
-def _checked_object_url(url: str, platform_stores: Collection[str], inside: str | None = None) -> str:
-    parts = urlsplit(url)
-    if "@" in parts.netloc:  # not repeated in the error: it would be a secret in a log
-        raise UnsafeSourceLocation("an object-store location carries no credentials: they come from the environment")
-    if "%" in url or any(mark in url for mark in "*?[") or ".." in parts.path.split("/"):
-        raise UnsafeSourceLocation(f"the file location {url!r} has percent-encoding, a wildcard or '..': write the "
-                                   "folder as it is (file_pattern chooses the files)")  # fmt: skip
-    if inside is not None and not storage.inside(url, inside):
+def checked_file_pattern(pattern: str | None) -> str:
+    """A file source's pattern names files in its folder: no folders (``/``, ``\\``), no ``..``."""
+    if pattern is not None and any(mark in pattern for mark in ("/", "\\", "..")):
+        raise UnsafeSourceLocation(f"the file pattern {pattern!r} names files in the folder: no /, \\ or '..'")
+    return pattern or "*"
+
+
+def _canonical(url: str) -> storage.ObjectURL:
+    try:
+        return storage.canonical(url)
+    except storage.CredentialsInURL as error:
+        raise UnsafeSourceLocation(str(error)) from None
+    except storage.UnsafeURL as error:
+        raise UnsafeSourceLocation(f"the file location {url!r}: {error} (file_pattern chooses the files)") from None
+
+
+def _checked_object_url(url: str, platform_stores: Collection[str], inside: str) -> str:
+    checked, drop = _canonical(url), _canonical(inside)
+    if not checked.within(drop):
         raise UnsafeSourceLocation(f"{url} is outside the drop area {inside}: file sources are read only there")
     for store in platform_stores:
-        if storage.inside(url, store) or storage.inside(store, url):
+        if checked.overlaps(_canonical(store)):
             raise UnsafeSourceLocation(f"{url} reaches the platform's own store {store}: a source cannot read it")
-    return url
+    return checked.url
 
 
 def check_inside_drop_area(path: Path | str, drop_dir: Path) -> Path:

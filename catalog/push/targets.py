@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from catalog import storage
 from catalog.access.service import Principal
 from catalog.audit import service as audit
 from catalog.db import utcnow
@@ -213,13 +214,17 @@ def checked_drop(url: str, settings: Settings, department: str) -> str:
         if parts.netloc not in ("", "localhost") or not folder.is_relative_to(own):
             raise InvalidTarget(f"a local file drop is a folder of the department's, under {own} (file://{own}/…)")
         return f"file://{folder}"
-    roots = [root.rstrip("/") for root in settings.delivery_file_roots]
-    owned = [f"{root}/{department}" for root in roots]
-    within = any(url.rstrip("/") == mine or url.startswith(mine + "/") for mine in owned)
-    if not within or ".." in parts.path.split("/") or "%" in url:
-        allowed = ", ".join([f"file://{settings.resolved_delivery_dir / department}", *owned])
+    owned = [storage.canonical(root).child(department) for root in settings.delivery_file_roots]
+    allowed = ", ".join([f"file://{settings.resolved_delivery_dir / department}", *(mine.url for mine in owned)])
+    try:
+        folder_url = storage.canonical(url)  # the one form every check compares (no '#', '..', '%', empty bucket...)
+    except storage.CredentialsInURL as error:
+        raise InvalidTarget(str(error)) from None
+    except storage.UnsafeURL as error:
+        raise InvalidTarget(f"a file drop's folder is under one of these: {allowed} ({error})") from None
+    if not any(folder_url.within(mine) for mine in owned):
         raise InvalidTarget(f"a file drop's folder is under one of these: {allowed}")
-    return url
+    return folder_url.url
 
 
 def _read(target: DeliveryTarget, department: str) -> TargetRead:

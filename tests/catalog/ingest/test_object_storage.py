@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,11 +153,14 @@ def test_no_source_reads_the_platforms_own_stores() -> None:
     stores = platform_stores(settings)
     local = Path("/srv/drop/psga")
     for location in ("s3://platform/raw/PSGA-RK-0001", "s3://platform", "s3://outbound/zsj"):
-        with pytest.raises(UnsafeSourceLocation, match="platform's own store"):
+        with pytest.raises(UnsafeSourceLocation, match="no DATASHARE_DROP_URL is set"):  # with a local drop area
             checked_file_url(location, Path("/srv"), local, stores)
-    assert checked_file_url("s3://psga-exchange/population", Path("/srv"), local, stores) == (
-        "s3://psga-exchange/population"  # with a local drop area, another system's bucket stays allowed
-    )
+    # Settings keep the drop area apart from the stores; were a drop folder to hold one all the same, it stays out.
+    for location in ("s3://platform/raw/PSGA-RK-0001", "s3://platform", "s3://PLATFORM/raw/x"):
+        with pytest.raises(UnsafeSourceLocation, match="platform's own store"):
+            checked_file_url(location, "s3://platform", "s3://platform", stores)
+    with pytest.raises(UnsafeSourceLocation, match="no DATASHARE_DROP_URL is set"):
+        checked_file_url("s3://psga-exchange/population", Path("/srv"), local, stores)  # the platform's keys
 
 
 # --- the pipeline manifest -----------------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ def test_the_manifest_on_object_storage_follows_the_catalog(platform: Engine, s3
 
 
 def _copy_of(url: str) -> Path:
-    return Path(tempfile.gettempdir()) / f"datashare-manifest-{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
+    return storage.private_folder_path() / f"manifest-{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
 
 
 def test_while_the_store_cannot_be_reached_the_last_copy_read_serves(
