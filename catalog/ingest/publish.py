@@ -104,6 +104,7 @@ class VersionWriter:
         self.table = self._staging_table([field.data_type for field in fields])
         self.table.create(self._connection)
         self.row_count = 0  # rows written (less those deleted again)
+        self._indexed = False
 
     def _staging_table(self, data_types: Sequence[DataType]) -> Table:
         return version_table(self._item_id, self._number, data_types, keyed=not self._postgres)
@@ -126,14 +127,22 @@ class VersionWriter:
             result = self._connection.execute(delete(self.table).where(self.table.c[ROW_COLUMN].in_(part)))
             self.row_count -= result.rowcount
 
-    def finish(self) -> ItemVersion:
-        if self._postgres:  # one index build after the load is cheaper than growing it row by row
+    def index(self) -> None:
+        """The version's primary key and key index, built once the rows are loaded (one build is cheaper than growing
+        them row by row); the caller may judge the batch meanwhile, the database building them."""
+        if self._indexed:
+            return
+        if self._postgres:
             self._connection.exec_driver_sql(f'ALTER TABLE "{self.table.name}" ADD PRIMARY KEY ("{ROW_COLUMN}")')
         keys = [f'"f{position}"' for position, field in enumerate(self._fields, 1) if field.key]
         if keys:  # look-ups by key (verification, filters) read this index, not the whole version
             self._connection.exec_driver_sql(
                 f'CREATE INDEX "{self.table.name}_key" ON "{self.table.name}" ({", ".join(keys)})'
             )
+        self._indexed = True
+
+    def finish(self) -> ItemVersion:
+        self.index()
         return record_version(self._session, self._item_id, self._number, self.table.name, self.row_count, self._fields)
 
     def _positional(self, chunk: ConformedChunk) -> pa.Table:

@@ -264,7 +264,7 @@ def _ingest_new_export(
             chunks = changes.conform_export(table, fields, stored.declaration.load)  # bad columns fail here
             validator = quality.BatchValidator(fields, floor, failing, delta=delta)
             writer = stage(session, stored.id, fields, chunks, validator, sampler, delta=delta)
-            report = validator.finish()
+            report = _judged_while_indexing(writer, validator)
             dropped = _rows_to_drop(report, policy, validator.rows_read)
             if dropped and not delta and validator.rows_read - len(dropped) < floor.minimum:
                 dropped = None  # what would be left is itself a volume drop
@@ -353,6 +353,18 @@ def stage(
         if written is not None:
             written.result()
     return writer
+
+
+def _judged_while_indexing(writer: VersionWriter, validator: quality.BatchValidator) -> quality.QualityReport:
+    """The batch rules (Great Expectations, in this process) judged while the database builds a full version's
+    indexes on the session's connection."""
+    if type(writer) is not VersionWriter:
+        return validator.finish()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-index") as pool:
+        indexed = pool.submit(writer.index)
+        report = validator.finish()
+        indexed.result()
+    return report
 
 
 def _require_still_published(session: Session, item_id: int, item_code: str) -> None:
