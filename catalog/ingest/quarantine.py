@@ -18,7 +18,8 @@ from catalog.ingest.generations import DeltaWriter, VersionBusy
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
 from catalog.ingest.publish import VersionWriter
 from catalog.ingest.raw_store import raw_export_file
-from catalog.ingest.service import IngestOutcome, opened_table, outcome_of, require_published, stage
+from catalog.ingest.reading import opened_table
+from catalog.ingest.service import IngestOutcome, outcome_of, require_published, stage
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
 from catalog.notifications import notices

@@ -30,11 +30,9 @@ from sqlalchemy.orm import Session
 from catalog import logsafe
 from catalog.audit import service as audit
 from catalog.db import session_scope, utcnow
-from catalog.departments.models import SourceSystem
 from catalog.errors import Conflict, InvalidTransition
 from catalog.ingest import changes, detection, quality, runs
 from catalog.ingest.conform import ConformedChunk
-from catalog.ingest.decode import decode_file
 from catalog.ingest.errors import DeltaNotApplicable, ExportNotDecodable, ExportNotReadable, SchemaDrift
 from catalog.ingest.exports import ExportFile, discarded_after, spooled_bytes
 from catalog.ingest.failing_rows import FailingRowsFile, StoredFailingRows, failing_rows_path
@@ -42,10 +40,10 @@ from catalog.ingest.generations import Changes, DeltaWriter
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
 from catalog.ingest.publish import DEFAULT_RETENTION_DAYS, VersionWriter, prune_versions
 from catalog.ingest.raw_store import record_raw_export, store_raw_file
+from catalog.ingest.reading import DecodedOtherwise, opened_table
 from catalog.ingest.reasons import reason
 from catalog.ingest.runs import quarantined_batches as quarantined_batches
 from catalog.ingest.runs import run_records as run_records
-from catalog.ingest.tables import RawTable, read_csv, read_json, read_xlsx
 from catalog.items import repository as items_repository
 from catalog.items.models import CatalogItem
 from catalog.items.schemas import BadRowPolicy, FieldDeclaration, ItemStatus, QualityPolicy
@@ -250,6 +248,21 @@ def process_run(
 def _ingest_new_export(
     session: Session, started: StartedRun, raw: RawExport, export: ExportFile, reports_dir: Path, retention_days: int
 ) -> IngestOutcome:
+    try:
+        return _ingest_attempt(session, started, raw, export, reports_dir, retention_days, speculate=True)
+    except DecodedOtherwise:  # not the UTF-8 text it began as (GB18030, say): read again, decoded first
+        return _ingest_attempt(session, started, raw, export, reports_dir, retention_days, speculate=False)
+
+
+def _ingest_attempt(
+    session: Session,
+    started: StartedRun,
+    raw: RawExport,
+    export: ExportFile,
+    reports_dir: Path,
+    retention_days: int,
+    speculate: bool,
+) -> IngestOutcome:
     stored = items_repository.get_by_code_or_raise(session, started.item_code)
     batch = session.get_one(IngestBatch, started.batch_id)
     fields, policy = stored.declaration.fields, stored.declaration.quality
@@ -259,7 +272,7 @@ def _ingest_new_export(
     sampler = detection.FieldSampler(fields)
     try:
         # Anything that fails rolls the staged version back to the savepoint.
-        with session.begin_nested(), opened_table(session, stored.id, export) as table:
+        with session.begin_nested(), opened_table(session, stored.id, export, speculate) as table:
             delta = changes.is_delta(table, stored.declaration.load)
             chunks = changes.conform_export(table, fields, stored.declaration.load)  # bad columns fail here
             validator = quality.BatchValidator(fields, floor, failing, delta=delta)
@@ -392,38 +405,6 @@ def _rows_to_drop(report: quality.QualityReport, policy: QualityPolicy, rows_rea
     if droppable and len(report.failing_rows) <= policy.max_bad_share * rows_read:
         return set(report.failing_rows)
     return None
-
-
-@contextmanager
-def opened_table(session: Session, item_id: int, export: ExportFile) -> Iterator[RawTable]:
-    """The export as a table whose chunks are read as they are consumed, in the declared format and encoding; a
-    transcoded copy of its text is removed when the block ends."""
-    source = session.scalar(
-        select(SourceSystem)
-        .join(CatalogItem, CatalogItem.source_system_id == SourceSystem.id)
-        .where(CatalogItem.id == item_id)
-    )
-    pulled = source is not None and source.access in ("sql", "http")  # query results and API pages: JSON lines
-    export_format = "json" if pulled else source.format if source else _format_from_name(export.name)
-    if export_format == "xlsx":
-        yield read_xlsx(export.path)
-        return
-    encoding = "utf-8" if pulled else source.encoding if source else "auto"
-    decoded = decode_file(export.path, encoding)
-    try:
-        if export_format == "json":
-            with decoded.open() as text:
-                yield read_json(text.read())  # JSON is parsed whole
-        else:
-            yield read_csv(decoded)
-    finally:
-        if decoded.transcoded:
-            decoded.path.unlink(missing_ok=True)
-
-
-def _format_from_name(file_name: str) -> str:
-    suffix = Path(file_name).suffix.lower().lstrip(".")
-    return {"jsonl": "json", "ndjson": "json", "xlsx": "xlsx", "json": "json"}.get(suffix, "csv")
 
 
 def _current_row_count(session: Session, item_id: int) -> int | None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from catalog.declarations.service import import_catalog, parse_catalog_text
-from catalog.ingest import decode, exports, tables
+from catalog.ingest import decode, exports, reading, tables
 from catalog.ingest.exports import export_at
 from catalog.ingest.service import ingest_export
 from catalog.ingest.third_party import load_great_expectations
@@ -85,3 +85,45 @@ def test_bytes_handed_over_are_spooled_and_removed(session: Session, tmp_path: P
     assert spooled_copies() == before == set()
     (kept,) = (tmp_path / "raw" / "MEM-0001").iterdir()
     assert kept.read_bytes() == "编号,说明\n1,一\n".encode()
+
+
+def ascii_then(tail: str, folder: Path) -> Path:
+    """A UTF-8 export whose first 100,000 bytes are plain (read at once, checked meanwhile), then ``tail``."""
+    path = folder / "late.csv"
+    plain = "".join(f"{n},plain text {n:08d}\n" for n in range(1, 5_001))
+    path.write_bytes(("编号,说明\n" + plain + tail).encode("utf-8", errors="surrogateescape"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("tail", "reason"),
+    [
+        ("5001,\ue000私用\n", "control or private-use characters"),
+        ("5001,\udcff\n", "does not decode as auto text: not utf-8: invalid byte 0xFF"),  # not text at all
+    ],
+)
+def test_what_the_whole_check_finds_after_a_utf8_beginning_stands(
+    session: Session, tmp_path: Path, tail: str, reason: str
+) -> None:
+    import_catalog(session, parse_catalog_text(CATALOG), actor="test:officer", by_officer=True)
+    path = ascii_then(tail, tmp_path)
+    result = ingest_export(session, "MEM-0001", export_at(path), path.name, raw_dir=tmp_path / "raw", trigger="test")
+    assert result.outcome == "quarantined"
+    assert any(reason in text for text in result.reasons), result.reasons
+    assert spooled_copies() == set()
+
+
+def test_an_export_read_as_utf8_that_is_not_is_read_again_decoded(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GB18030 export taken for UTF-8 by its beginning (forced here: the check of the beginning is fooled) fails to
+    read as UTF-8; the whole check says GB18030, and the export is read again, transcoded, and published."""
+    import_catalog(session, parse_catalog_text(CATALOG), actor="test:officer", by_officer=True)
+    monkeypatch.setattr(reading, "_begins_as_utf8", lambda path: True)
+    path = tmp_path / "gb.csv"
+    path.write_bytes(
+        ("编号,说明\n" + "".join(f"{n},深圳市坪山区马峦街道{n}号\n" for n in range(1, 301))).encode("gb18030")
+    )
+    result = ingest_export(session, "MEM-0001", export_at(path), path.name, raw_dir=tmp_path / "raw", trigger="test")
+    assert (result.outcome, result.rows_accepted) == ("published", 300), result.reasons
+    assert spooled_copies() == set()
