@@ -145,12 +145,14 @@ class Settings(BaseSettings):
     def _disjoint_stores(self) -> Settings:
         """No store lies in another: a consumer's drop folder (``<root>/<department>``) or a source's location could
         otherwise reach the raw exports, the manifest, the drop area or another delivery root."""
-        from catalog import storage  # fsspec: only when object stores are set
-
         named = [("DATASHARE_RAW_URL", self.raw_url), ("DATASHARE_DROP_URL", self.drop_url),
                  ("DATASHARE_MANIFEST_URL", self.manifest_url),
                  *((f"DATASHARE_DELIVERY_FILE_ROOTS[{index}]", root)
                    for index, root in enumerate(self.delivery_file_roots))]  # fmt: skip
+        if not any(url for _, url in named):
+            return self  # nothing to compare: and the DAG files' parse imports no fsspec
+        from catalog import storage
+
         stores = [(name, storage.canonical(url)) for name, url in named if url]
         for index, (name, store) in enumerate(stores):
             for other_name, other in stores[index + 1 :]:
