@@ -42,12 +42,10 @@ class ExportFile:
 
 def export_at(path: Path, name: str | None = None) -> ExportFile:
     """A file read where it lies (a drop folder's, a command line's): hashed a block at a time."""
-    digest, size = hashlib.sha256(), 0
     with path.open("rb") as source:
-        while block := source.read(BLOCK_BYTES):
-            digest.update(block)
-            size += len(block)
-    return ExportFile(path, name or path.name, digest.hexdigest(), size)
+        digest = hashlib.file_digest(source, "sha256").hexdigest()
+        size = source.tell()
+    return ExportFile(path, name or path.name, digest, size)
 
 
 def spooled(blocks: Iterable[bytes], name: str, folder: Path | None = None) -> ExportFile:

@@ -4,7 +4,6 @@ the API find it whatever machine kept it."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -18,10 +17,6 @@ from catalog.ingest.exports import ExportFile, blocks_of, spooled
 from catalog.ingest.models import RawExport
 
 RawRoot = Path | str  # a local folder, or an object-store URL
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def raw_location(raw_dir: RawRoot, item_code: str, digest: str, file_name: str) -> str:

@@ -20,9 +20,9 @@ from sqlalchemy import Engine, func, select, text
 
 from catalog.db import make_engine, session_scope
 from catalog.declarations.service import import_catalog, parse_catalog_text
+from catalog.ingest.exports import export_at
 from catalog.ingest.manifest import refresh_manifest
 from catalog.ingest.models import IngestBatch, ItemVersion, RawExport
-from catalog.ingest.raw_store import sha256_of
 from catalog.items.models import CatalogItem
 from tests.topology.cluster import Cluster, cluster, wait_for
 
@@ -207,7 +207,7 @@ def worker_of(topology: Cluster, pid: int) -> str:
 
 def a_worker_killed_mid_ingest_is_retried_on_the_other_and_publishes_once(topology: Cluster, platform: Engine) -> None:
     code, folder = item_code(1), topology.site.data_dir / "drop" / "topo" / "s01"
-    digest = sha256_of(write_export(folder, "export_20261202.csv", BIG_ROWS).read_bytes())
+    digest = export_at(write_export(folder, "export_20261202.csv", BIG_ROWS)).sha256
     watch = PublicationWatch(platform, code)
     watch.start()
     with topology.client("ops") as client:
