@@ -2,14 +2,13 @@
 
 Each version is its own table ``item_<item id>_v<number>`` with one column per field, named by position
 (``f1``, ``f2`` …) so that any field name, however long or Chinese, is safe; the version row records which
-field each column holds. Chunks are written as they are conformed (PostgreSQL: COPY of Arrow-written CSV;
+field each column holds. Chunks are written as they are conformed (PostgreSQL: binary COPY encoded from Arrow;
 SQLite: executemany), so a batch is never held in memory whole. The staged table, its rows, the version row
 and the move of the item's current-version pointer commit together or not at all.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -18,7 +17,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -43,6 +41,7 @@ from catalog.access.changes import ITEM, note_change
 from catalog.classification.types import DataType
 from catalog.db import utcnow
 from catalog.ingest.conform import ConformedChunk
+from catalog.ingest.copy_binary import copy_parts
 from catalog.ingest.models import IngestBatch, ItemVersion
 from catalog.items.models import CatalogItem
 from catalog.items.schemas import FieldDeclaration
@@ -150,15 +149,16 @@ class VersionWriter:
         return pa.Table.from_arrays([pa.array(chunk.row_numbers), *chunk.table.columns], names=names)
 
     def _copy(self, table: pa.Table) -> None:
-        """COPY in CSV, written by Arrow: nulls are empty unquoted fields, and no text value is empty."""
-        buffer = io.BytesIO()
-        pacsv.write_csv(table, buffer, write_options=pacsv.WriteOptions(include_header=False))
+        """COPY in PostgreSQL's binary format, encoded from the Arrow columns (catalog/ingest/copy_binary.py)."""
+        decimals = {f"f{position}" for position, field in enumerate(self._fields, 1)
+                    if field.data_type is DataType.DECIMAL}  # fmt: skip
         names = ", ".join(f'"{name}"' for name in table.column_names)
         driver = self._connection.connection.driver_connection
         assert driver is not None  # a live psycopg connection, inside this transaction
         cursor = driver.cursor()
-        with cursor, cursor.copy(f'COPY "{self.table.name}" ({names}) FROM STDIN WITH (FORMAT csv)') as copy:
-            copy.write(buffer.getbuffer())
+        with cursor, cursor.copy(f'COPY "{self.table.name}" ({names}) FROM STDIN WITH (FORMAT binary)') as copy:
+            for part in copy_parts(table, decimals):
+                copy.write(part)
 
     def _insert(self, table: pa.Table) -> None:
         """SQLite: values in the layout SQLAlchemy's SQLite types store and read back."""

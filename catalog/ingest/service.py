@@ -16,6 +16,7 @@ The rows name no values of the export.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -55,6 +56,7 @@ logger = logsafe.logger(__name__)
 Export = bytes | ExportFile  # what the edges hand over: bytes (an upload, a test) or a file
 # What quarantines a batch besides its rules.
 DATA_PROBLEMS = (ExportNotDecodable, ExportNotReadable, SchemaDrift, DeltaNotApplicable)
+WRITES_QUEUED = 4  # conformed chunks (about 36,000 rows each) waiting for the database at most
 
 
 @dataclass(frozen=True)
@@ -347,24 +349,26 @@ def stage(
     """Conform, validate and write the export chunk by chunk into the item's next version table (``delta``: an
     incremental export's rows, staged to be merged into the current version's generation).
 
-    Three things overlap: the next chunk is read and conformed (Arrow, mostly outside the GIL) and the current
-    one written (the database parses it) while this thread validates it. Without a validator (an operator's
-    release) the rows whose values do not parse are left out.
+    Three things overlap: the next chunk is read and conformed (Arrow, mostly outside the GIL) and the earlier
+    ones written (the database loads them) while this thread validates the current one. The writes queue up to
+    WRITES_QUEUED chunks, so that the database keeps loading while Great Expectations judges a batch of rows. Without
+    a validator (an operator's release) the rows whose values do not parse are left out.
     """
     writer = DeltaWriter(session, item_id, fields) if delta else VersionWriter(session, item_id, fields)
+    # One writing thread: the session's connection is used by one thread at a time (this one waits, below).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool:
-        written: Future[None] | None = None
+        written: deque[Future[None]] = deque()
         for chunk in prefetched(chunks, "ingest-read"):
-            if written is not None:
-                written.result()  # one chunk in flight: the session's connection is used by one thread at a time
+            while len(written) >= WRITES_QUEUED or (written and written[0].done()):
+                written.popleft().result()  # a failed write fails the staging at once
             leave_out = chunk.rejected_rows if validator is None else None
-            written = write_pool.submit(writer.write, chunk, leave_out)
+            written.append(write_pool.submit(writer.write, chunk, leave_out))
             if validator is not None:
                 validator.add(chunk)
             if sampler is not None:
                 sampler.add(chunk)
-        if written is not None:
-            written.result()
+        while written:
+            written.popleft().result()
     return writer
 
 
