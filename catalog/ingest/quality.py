@@ -16,6 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,6 +46,14 @@ class CheckResult:
     observed: Any = None
     error: str | None = None
     expected: str | None = None  # what a batch rule asked for, e.g. the row count's threshold and where it comes from
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows of an export waiting to be judged: their columns, and their numbers in the export."""
+
+    table: pa.Table
+    numbers: np.ndarray
 
 
 class FailingRowSink(Protocol):
@@ -128,11 +137,14 @@ class BatchValidator:
         key_fields = [declared for declared in fields if declared.key]
         self._key_suite = _suites(key_fields, None)[0] if delta else None  # for the deletions' rows
         self._batches = _batch_definition()
+        self._column_suites: dict[int, list[tuple[str, Any]]] = {}
         self._tallies: dict[tuple[str, str], CheckResult] = {}
         self._failing: set[int] = set()
-        self._key_frames: list[pd.DataFrame] = []
-        self._pending: list[pd.DataFrame] = []  # chunks waiting for the row rules
-        self._pending_keys: list[pd.DataFrame] = []  # deletions waiting for the key fields' rules
+        # Kept as Arrow (compact, shared with the chunks) until Great Expectations is given them as one frame.
+        self._keys_read: list[pa.Table] = []  # every row's key, in the export's order
+        self._first_row = 1
+        self._pending: list[Rows] = []  # chunks waiting for the row rules
+        self._pending_keys: list[Rows] = []  # deletions waiting for the key fields' rules
         self.rows_read = 0
         # GX filters the whole frame for each rule: it is given only the columns a rule judges (the keys included).
         judged = _columns_judged(self._row_suite) | set(self._keys)
@@ -148,13 +160,16 @@ class BatchValidator:
         if self._sink is not None:
             for error in chunk.errors:
                 self._sink.add(error.field, self._rule_of(error.field), (error.row,))
-        frame = _for_gx(chunk, self._fields, self._judged)
-        self._key_frames.append(frame[self._keys])
+        if not self._keys_read:
+            self._first_row = chunk.first_row  # the chunks follow each other: their rows are numbered on from it
+        self._keys_read.append(chunk.table.select(self._keys))
+        judged, rows = chunk.table.select(self._judged), chunk.row_numbers
         if chunk.deletes is not None and chunk.deletes.any():
-            self._pending_keys.append(frame.loc[chunk.deletes, self._keys])
-            frame = frame.loc[~chunk.deletes]
-        self._pending.append(frame)
-        if sum(len(pending) for pending in (*self._pending, *self._pending_keys)) >= ROWS_PER_VALIDATION:
+            deleted = pa.array(chunk.deletes)
+            self._pending_keys.append(Rows(chunk.table.select(self._keys).filter(deleted), rows[chunk.deletes]))
+            judged, rows = judged.filter(pc.invert(deleted)), rows[~chunk.deletes]
+        self._pending.append(Rows(judged, rows))
+        if sum(len(pending.numbers) for pending in (*self._pending, *self._pending_keys)) >= ROWS_PER_VALIDATION:
             self._run_row_rules()
 
     def _rule_of(self, name: str) -> str:
@@ -163,18 +178,34 @@ class BatchValidator:
 
     def finish(self) -> QualityReport:
         self._run_row_rules()
-        keys = pd.concat(self._key_frames) if self._key_frames else pd.DataFrame(columns=self._keys)
-        self._key_frames = []
-        self._run(self._batch_suite, keys)
+        keys = pa.concat_tables(self._keys_read) if self._keys_read else None
+        self._keys_read = []
+        if keys is None:
+            self._run(self._batch_suite, pd.DataFrame(columns=self._keys))
+        else:  # every row, in order: numbered from the first chunk's first row on
+            numbers = pd.RangeIndex(self._first_row, self._first_row + keys.num_rows, name="row")
+            self._run(self._batch_suite, _for_gx(keys, self._fields, numbers))
         ordered = sorted(self._tallies.values(), key=lambda check: (check.field != "*", check.field, check.rule))
         return QualityReport(ordered, frozenset(self._failing))
 
     def _run_row_rules(self) -> None:
         for suite, pending in ((self._row_suite, self._pending), (self._key_suite, self._pending_keys)):
-            frames = [frame for frame in pending if len(frame)]
-            if frames and suite is not None and suite.expectations:
-                self._run(suite, pd.concat(frames) if len(frames) > 1 else frames[0])
+            parts = [part for part in pending if len(part.numbers)]
+            if parts and suite is not None and suite.expectations:
+                table = pa.concat_tables([part.table for part in parts])
+                numbers = pd.Index(np.concatenate([part.numbers for part in parts]), name="row")
+                frame = _for_gx(table, self._fields, numbers)
+                for column, column_suite in self._by_column(suite):
+                    self._run(column_suite, frame[[column]])
         self._pending, self._pending_keys = [], []
+        pa.default_memory_pool().release_unused()  # the judged chunks are gone: their memory goes back too
+
+    def _by_column(self, suite: Any) -> list[tuple[str, Any]]:
+        """The suite's rules as one suite per column they judge, each run on a frame of its column alone: GX copies
+        the frame it is given for every rule (to leave out nulls), so a narrow frame makes each rule cheap."""
+        if id(suite) not in self._column_suites:
+            self._column_suites[id(suite)] = _column_suites(suite)
+        return self._column_suites[id(suite)]
 
     def _run(self, suite: Any, frame: pd.DataFrame) -> None:
         batch = self._batches.get_batch(batch_parameters={"dataframe": frame})
@@ -313,6 +344,15 @@ def _row(entry: Any) -> int:
     return int(entry["row"] if isinstance(entry, dict) else entry)
 
 
+def _column_suites(suite: Any) -> list[tuple[str, Any]]:
+    gx = load_great_expectations()
+    columns: dict[str, list[Any]] = {}
+    for expectation in suite.expectations:
+        columns.setdefault(expectation.column, []).append(expectation.copy(update={"id": None}))
+    return [(column, gx.ExpectationSuite(name=f"{suite.name} {column}", expectations=rules))
+            for column, rules in columns.items()]  # fmt: skip
+
+
 def _columns_judged(suite: Any) -> set[str]:
     named: set[str] = set()
     for expectation in suite.expectations:
@@ -321,16 +361,16 @@ def _columns_judged(suite: Any) -> set[str]:
     return named
 
 
-def _for_gx(chunk: ConformedChunk, fields: Sequence[FieldDeclaration], names: Sequence[str]) -> pd.DataFrame:
-    """The chunk's ``names`` columns as GX compares them vectorised: decimals as floats (for range checks; the text
-    is published), dates and datetimes as datetime64[ns] where they fit, integers as int64 (float64 with nulls),
+def _for_gx(table: pa.Table, fields: Sequence[FieldDeclaration], numbers: pd.Index) -> pd.DataFrame:
+    """The table's columns as GX compares them vectorised: decimals as floats (for range checks; the text is
+    published), dates and datetimes as datetime64[ns] where they fit, integers as int64 (float64 with nulls),
     nullable booleans; the row numbers as the index."""
-    typed = [(column, declared) for column, declared in zip(chunk.table.columns, fields, strict=True)
-             if declared.name in names]  # fmt: skip
-    columns = [_gx_column(column, declared.data_type) for column, declared in typed]
-    table = pa.Table.from_arrays(columns, names=[declared.name for _, declared in typed])
-    frame = table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
-    frame.index = pd.Index(chunk.row_numbers, name="row")
+    kinds = {declared.name: declared.data_type for declared in fields}
+    columns = [_gx_column(table.column(name), kinds[name]) for name in table.column_names]
+    frame = pa.Table.from_arrays(columns, names=table.column_names).to_pandas(
+        types_mapper={pa.bool_(): pd.BooleanDtype()}.get
+    )
+    frame.index = numbers
     return frame
 
 
