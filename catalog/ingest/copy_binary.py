@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 NUMERIC_NEGATIVE = 0x4000
 GROUP = 4  # decimal digits in one base-10000 digit
 WIDEST_DIGITS = 64  # on either side of the point, for the column-wise encoding
+ROWS_PER_WRITE = 4096  # rows encoded (about 1 MB) per write: the C heap, where the encoder puts them, stays small
 SIGNS = np.frombuffer(b"+-", dtype=np.uint8)
 
 
@@ -35,7 +36,7 @@ def copy_parts(table: pa.Table, decimal_columns: set[str]) -> Iterator[bytes]:
     encoded = pa.Table.from_arrays(columns, names=table.column_names)
     encoder = pgpq.ArrowToPostgresBinaryEncoder(encoded.schema)
     yield encoder.write_header()
-    for batch in encoded.to_batches():
+    for batch in encoded.to_batches(max_chunksize=ROWS_PER_WRITE):
         yield encoder.write_batch(batch)
     yield encoder.finish()
 

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from catalog.classification.types import DataType, SemanticType
 from catalog.ingest.conform import ConformedChunk, shown_value
 from catalog.ingest.reasons import reason
+from catalog.ingest.spool import TableSpool
 from catalog.ingest.third_party import load_great_expectations
 from catalog.items.schemas import VALUE_PARSERS, FieldDeclaration, QualityPolicy
 
@@ -140,8 +141,8 @@ class BatchValidator:
         self._column_suites: dict[int, list[tuple[str, Any]]] = {}
         self._tallies: dict[tuple[str, str], CheckResult] = {}
         self._failing: set[int] = set()
-        # Kept as Arrow (compact, shared with the chunks) until Great Expectations is given them as one frame.
-        self._keys_read: list[pa.Table] = []  # every row's key, in the export's order
+        # Kept as Arrow (compact, shared with the chunks) until Great Expectations is given them as a frame.
+        self._keys_read = TableSpool()  # every row's key, in the export's order, waiting on disk for the batch rules
         self._first_row = 1
         self._pending: list[Rows] = []  # chunks waiting for the row rules
         self._pending_keys: list[Rows] = []  # deletions waiting for the key fields' rules
@@ -160,9 +161,9 @@ class BatchValidator:
         if self._sink is not None:
             for error in chunk.errors:
                 self._sink.add(error.field, self._rule_of(error.field), (error.row,))
-        if not self._keys_read:
+        if not self._keys_read.rows:
             self._first_row = chunk.first_row  # the chunks follow each other: their rows are numbered on from it
-        self._keys_read.append(chunk.table.select(self._keys))
+        self._keys_read.add(chunk.table.select(self._keys))
         judged, rows = chunk.table.select(self._judged), chunk.row_numbers
         if chunk.deletes is not None and chunk.deletes.any():
             deleted = pa.array(chunk.deletes)
@@ -178,8 +179,7 @@ class BatchValidator:
 
     def finish(self) -> QualityReport:
         self._run_row_rules()
-        keys = pa.concat_tables(self._keys_read) if self._keys_read else None
-        self._keys_read = []
+        keys = self._keys_read.read_all()
         if keys is None:
             self._run(self._batch_suite, pd.DataFrame(columns=self._keys))
         else:  # every row, in order: numbered from the first chunk's first row on
