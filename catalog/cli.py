@@ -557,10 +557,15 @@ def quarantine_release(
 ) -> None:
     """Publish a quarantined batch despite its quality report (a recorded override)."""
     from catalog.ingest.quarantine import release_batch
+    from catalog.ingest.service import changes_said
 
     with unit_of_work() as session:
         outcome = release_batch(session, batch_id, actor or default_actor(), reason, force=force)
-    out.print(f"{outcome.item}: batch {batch_id} released as version {outcome.version} ({outcome.rows_accepted} rows).")
+    released = f"{outcome.item}: batch {batch_id} released as version {outcome.version}"
+    if outcome.changes:  # an incremental export's rows are changes, not the version's size
+        out.print(f"{released} incrementally: {changes_said(outcome.changes)}.")
+    else:
+        out.print(f"{released} ({outcome.rows_accepted} rows).")
 
 
 @quarantine_app.command("discard")

@@ -141,3 +141,32 @@ def add_run_of_a_dead_process() -> int:
             return batch.id
     finally:
         engine.dispose()
+
+
+def test_a_delta_sent_before_the_item_was_declared_incremental_is_released_as_changes(
+    datashare: Any, tmp_path: Path, samples_dir: Path
+) -> None:
+    """As a person meets it: the delta is schema drift until the item is declared incremental; released then, it is
+    applied to the current version, and the release says so by its changes, not by the delta's three rows."""
+    datashare("demo")
+    datashare("ingest", POPULATION, str(samples_dir / "psga_population_20261121.csv"))
+    delta = tmp_path / "delta.csv"
+    delta.write_text(
+        "公民身份号码,姓名,性别,出生日期,联系电话,户籍地址,所属社区,更新时间,_op\n"
+        "440307199206225314,丁鹏,男,1992-06-22,16113960986,深圳市龙岗区丹梓大道151号,马峦社区,2026-11-21 02:00:00,U\n"
+        "11010519491231002X,丁一,女,1949-12-31,,,江岭社区,2026-11-21 02:00:00,I\n"
+        "440303201703041297,,,,,,,,D\n",
+        encoding="utf-8",
+    )
+    assert "unexpected column(s): _op" in datashare("ingest", POPULATION, str(delta), expect=3).output
+    catalog = tmp_path / "catalog.yaml"
+    datashare("catalog", "export", str(catalog))
+    item, declared = f"- code: {POPULATION}\n", f"- code: {POPULATION}\n  load:\n    mode: incremental\n"
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace(item, declared), encoding="utf-8")
+    datashare("catalog", "import", str(catalog))
+
+    released = datashare("quarantine", "release", "2", "--reason", "declared incremental since").output
+    assert (
+        f"{POPULATION}: batch 2 released as version 2 incrementally: 1 inserted, 1 updated, 1 deleted, 518 carried "
+        "over from version 1." in " ".join(released.split())
+    )
