@@ -43,6 +43,9 @@ DATETIME_PATTERNS = (
 )
 INTEGER_PATTERN = r"^[+-]?[0-9]+$"
 DECIMAL_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?$"
+# PostgreSQL's numeric holds 131,072 digits before the point and 16,383 after: with an exponent of at most 4 digits,
+# a decimal of at most this many characters always fits (a longer one is a cell that does not parse, not a failed run).
+DECIMAL_CHARACTERS = 1000
 TRUE_WORDS = ("true", "1", "y", "yes", "是", "t")
 FALSE_WORDS = ("false", "0", "n", "no", "否", "f")
 ARROW_TYPES: dict[DataType, pa.DataType] = {
@@ -208,7 +211,8 @@ def _blank_mask(text: pa.Array) -> np.ndarray:
 
 def _parse_decimal(text: pa.Array) -> Parsed:
     number = pc.replace_substring(text, ",", "")
-    ok = pc.match_substring_regex(number, DECIMAL_PATTERN)
+    ok = pc.and_(pc.match_substring_regex(number, DECIMAL_PATTERN),
+                 pc.less_equal(pc.binary_length(number), DECIMAL_CHARACTERS))  # fmt: skip
     return pc.if_else(ok, number, pa.scalar(None, pa.string())), _failed(text, ok)
 
 
@@ -329,8 +333,8 @@ def _typed_decimal(cell: Any) -> str:
     if isinstance(cell, bool) or not isinstance(cell, int | float | Decimal):
         raise ValueError("not a number")
     value = Decimal(str(cell))
-    if not value.is_finite():
-        raise ValueError("not a finite number")
+    if not value.is_finite() or len(str(value)) > DECIMAL_CHARACTERS:
+        raise ValueError("not a finite number PostgreSQL can hold")
     return str(value)
 
 

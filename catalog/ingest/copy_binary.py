@@ -48,7 +48,11 @@ def _numeric_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def numeric_values(text: pa.Array) -> pa.Array:
     """Decimal text (an optional sign, digits with an optional point, an optional exponent) as the binary ``numeric``
     values numeric_in makes of it; nulls stay null."""
+    if pa.types.is_large_string(text.type):
+        text = text.cast(pa.string())
     rows = len(text)
+    if not rows:
+        return pa.array([], pa.binary())
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=rows + 1, offset=text.offset * 4)
     characters = np.frombuffer(text.buffers()[2] or b"", dtype=np.uint8)
     if not len(characters):

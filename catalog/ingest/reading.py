@@ -8,7 +8,7 @@ stands: the error it found, or ``DecodedOtherwise``, upon which the caller reads
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,25 +31,38 @@ class DecodedOtherwise(Exception):
 
 @contextmanager
 def opened_table(session: Session, item_id: int, export: ExportFile, speculate: bool = False) -> Iterator[RawTable]:
-    """The export as a table whose chunks are read as they are consumed; a transcoded copy of its text is removed
-    when the block ends. ``speculate``: a CSV export beginning as UTF-8 is read while it is checked."""
+    """The export as a table whose chunks are read as they are consumed; when the block ends, its reading stops and
+    a transcoded copy of its text is removed. ``speculate``: a CSV export beginning as UTF-8 is read while it is
+    checked."""
     export_format, encoding = _declared(session, item_id, export)
     if export_format == "xlsx":
-        yield read_xlsx(export.path)
+        with _stopped(read_xlsx(export.path)) as table:
+            yield table
         return
     if speculate and export_format == "csv" and encoding.lower() in UTF8_DECLARED and _begins_as_utf8(export.path):
-        with _checked_meanwhile(export.path, encoding) as assumed:
-            yield read_csv(assumed)
+        with _checked_meanwhile(export.path, encoding) as assumed, _stopped(read_csv(assumed)) as table:
+            yield table
         return
     decoded = decode_file(export.path, encoding)
     try:
         if export_format == "json":
-            with decoded.open() as text:
-                yield read_json(text.read())  # JSON is parsed whole
+            with decoded.open() as text, _stopped(read_json(text.read())) as table:  # JSON is parsed whole
+                yield table
         else:
-            yield read_csv(decoded)
+            with _stopped(read_csv(decoded)) as table:
+                yield table
     finally:
         _removed(decoded)
+
+
+@contextmanager
+def _stopped(table: RawTable) -> Iterator[RawTable]:
+    """The table, its reading stopped when the block ends, however it ends (the file closed, Arrow's reading ended)."""
+    try:
+        yield table
+    finally:
+        if isinstance(table.chunks, Generator):
+            table.chunks.close()
 
 
 def _declared(session: Session, item_id: int, export: ExportFile) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -358,15 +358,17 @@ def stage(
     # One writing thread: the session's connection is used by one thread at a time (this one waits, below).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as write_pool:
         written: deque[Future[None]] = deque()
-        for chunk in prefetched(chunks, "ingest-read"):
-            while len(written) >= WRITES_QUEUED or (written and written[0].done()):
-                written.popleft().result()  # a failed write fails the staging at once
-            leave_out = chunk.rejected_rows if validator is None else None
-            written.append(write_pool.submit(writer.write, chunk, leave_out))
-            if validator is not None:
-                validator.add(chunk)
-            if sampler is not None:
-                sampler.add(chunk)
+        ahead = prefetched(chunks, "ingest-read")
+        with closing(ahead):  # on a failure, the reading thread is done with the chunks before the export is let go
+            for chunk in ahead:
+                while len(written) >= WRITES_QUEUED or (written and written[0].done()):
+                    written.popleft().result()  # a failed write fails the staging at once
+                leave_out = chunk.rejected_rows if validator is None else None
+                written.append(write_pool.submit(writer.write, chunk, leave_out))
+                if validator is not None:
+                    validator.add(chunk)
+                if sampler is not None:
+                    sampler.add(chunk)
         while written:
             written.popleft().result()
     return writer

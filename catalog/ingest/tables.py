@@ -95,7 +95,7 @@ def _csv_chunks(source: CsvSource, header: list[str]) -> Iterator[RawChunk]:
     first_row = 1
     try:
         with PacedFile(_opened(source), CSV_BLOCKS_AHEAD) as stream:
-            for batch in stream.batches(_arrow_csv_reader(stream, header)):
+            for batch in stream.batches(lambda opened: _arrow_csv_reader(opened, header)):
                 if batch.num_rows:
                     yield RawChunk(first_row, list(batch.columns))
                     first_row += batch.num_rows

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pytest
 from sqlalchemy.engine import make_url
 
+from catalog.classification.types import DataType
+from catalog.ingest import conform
 from catalog.ingest.copy_binary import WIDEST_DIGITS, copy_parts, numeric_value, numeric_values
 from tests.conftest import create_postgres_database, drop_postgres_database
 
@@ -105,3 +107,13 @@ def test_every_declared_type_arrives_as_conformed(postgres: psycopg.Connection) 
         ("1", '张三, "引号"\n换行', str(-(2**63)), "0.50", "0001-01-01", "2026-12-01 23:59:59.999999", "true"),
         ("2", None, None, None, None, None, None),
     ]
+
+
+def test_a_decimal_too_long_for_postgresql_is_a_cell_that_does_not_parse() -> None:
+    """PostgreSQL's numeric holds 131,072 digits before the point and 16,383 after: a longer decimal is a row's type
+    error (quarantined or dropped by the policy), not a failed run (it made the encoder fail, or PostgreSQL refuse)."""
+    fits, too_long = "9" * conform.DECIMAL_CHARACTERS, "9" * (conform.DECIMAL_CHARACTERS + 1)
+    values, bad = conform.TEXT_PARSERS[DataType.DECIMAL](pa.array([fits, too_long, "1e9999", "0." + "1" * 998]))
+    assert values.to_pylist() == [fits, None, "1e9999", "0." + "1" * 998]
+    assert bad.tolist() == [False, True, False, False]
+    assert numeric_values(values.slice(0, 0)).to_pylist() == []

@@ -4,6 +4,8 @@ its own), rows across block ends still read, and a read left unfinished lets go 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Generator
@@ -89,3 +91,31 @@ def test_blocks_are_read_into_arrow_memory(tmp_path: Path) -> None:
         assert isinstance(block, pa.Buffer)
         assert block.to_pybytes() == b"a,b\n1,2\n"
         assert paced.read(1024).size == 0
+
+
+def test_a_first_row_longer_than_the_blocks_allowed_ahead_opens(small_blocks: None, tmp_path: Path) -> None:
+    """Arrow parses the first rows as the reader opens, beyond the blocks allowed ahead when the first row is long:
+    the reader reads on meanwhile (it waited for a batch to be taken, for ever)."""
+    path = tmp_path / "long_first.csv"
+    path.write_text("a,b\n1," + "x" * int(BLOCK * 1.5) + "\n" + "".join(f"{n},y\n" for n in range(2, 2_002)))
+    rows = [cell for chunk in tables.read_csv(DecodedFile(path, 0, "utf-8", False)).chunks for cell in chunk.columns[0]]
+    assert len(rows) == 2_001
+
+
+def test_a_reading_stopped_midway_leaves_no_thread_in_the_file(small_blocks: None, tmp_path: Path) -> None:
+    """When the consumer stops, the file is closed and Arrow's reading run to its end: no thread of Arrow's is left
+    inside the file's Python code (at the interpreter's exit that aborted the process)."""
+    path = export(tmp_path, 5_000)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from catalog.ingest import tables\n"
+        "from catalog.ingest.decode import DecodedFile\n"
+        "tables.CSV_BLOCK_BYTES = 4096\n"
+        "chunks = tables.read_csv(DecodedFile(Path(sys.argv[1]), 0, 'utf-8', False)).chunks\n"
+        "next(chunks); next(chunks)\n"
+        "chunks.close()\n"
+    )
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-500:]
