@@ -32,6 +32,9 @@ MAX_ROWS_SHOWN = 20
 OPERATION_RULE = "operation"  # an incremental export's operation column (catalog/ingest/changes.py)
 # Each GX run costs about 0.3 s before it looks at a row: chunks are validated a few together.
 ROWS_PER_VALIDATION = 400_000
+# GX copies the frame it validates once per rule: from this many rows on, each column is judged on a frame of its own
+# (a run costs about 8 ms more per column; on a small batch that is most of GX's time, on a large one a saving).
+COLUMN_BY_COLUMN_ROWS = 50_000
 NANOSECOND_RANGE = (datetime(1677, 9, 22), datetime(2262, 4, 11))  # what datetime64[ns] holds
 
 
@@ -195,14 +198,16 @@ class BatchValidator:
                 table = pa.concat_tables([part.table for part in parts])
                 numbers = pd.Index(np.concatenate([part.numbers for part in parts]), name="row")
                 frame = _for_gx(table, self._fields, numbers)
+                if len(frame) < COLUMN_BY_COLUMN_ROWS:
+                    self._run(suite, frame)
+                    continue
                 for column, column_suite in self._by_column(suite):
                     self._run(column_suite, frame[[column]])
         self._pending, self._pending_keys = [], []
         pa.default_memory_pool().release_unused()  # the judged chunks are gone: their memory goes back too
 
     def _by_column(self, suite: Any) -> list[tuple[str, Any]]:
-        """The suite's rules as one suite per column they judge, each run on a frame of its column alone: GX copies
-        the frame it is given for every rule (to leave out nulls), so a narrow frame makes each rule cheap."""
+        """The suite's rules as one suite per column they judge, each run on a frame of its column alone."""
         if id(suite) not in self._column_suites:
             self._column_suites[id(suite)] = _column_suites(suite)
         return self._column_suites[id(suite)]
