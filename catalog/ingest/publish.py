@@ -99,6 +99,8 @@ class VersionWriter:
         latest = session.scalar(select(func.max(ItemVersion.number)).where(ItemVersion.item_id == item_id))
         self._number = (latest or 0) + 1
         self._connection = session.connection()
+        self._decimals = {f"f{position}" for position, field in enumerate(self._fields, 1)
+                          if field.data_type is DataType.DECIMAL}  # fmt: skip
         self._postgres = self._connection.dialect.name == "postgresql"
         self.table = self._staging_table([field.data_type for field in fields])
         self.table.create(self._connection)
@@ -150,14 +152,12 @@ class VersionWriter:
 
     def _copy(self, table: pa.Table) -> None:
         """COPY in PostgreSQL's binary format, encoded from the Arrow columns (catalog/ingest/copy_binary.py)."""
-        decimals = {f"f{position}" for position, field in enumerate(self._fields, 1)
-                    if field.data_type is DataType.DECIMAL}  # fmt: skip
         names = ", ".join(f'"{name}"' for name in table.column_names)
         driver = self._connection.connection.driver_connection
         assert driver is not None  # a live psycopg connection, inside this transaction
         cursor = driver.cursor()
         with cursor, cursor.copy(f'COPY "{self.table.name}" ({names}) FROM STDIN WITH (FORMAT binary)') as copy:
-            for part in copy_parts(table, decimals):
+            for part in copy_parts(table, self._decimals):
                 copy.write(part)
 
     def _insert(self, table: pa.Table) -> None:

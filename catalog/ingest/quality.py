@@ -204,7 +204,6 @@ class BatchValidator:
                 for column, column_suite in self._by_column(suite):
                     self._run(column_suite, frame[[column]])
         self._pending, self._pending_keys = [], []
-        pa.default_memory_pool().release_unused()  # the judged chunks are gone: their memory goes back too
 
     def _by_column(self, suite: Any) -> list[tuple[str, Any]]:
         """The suite's rules as one suite per column they judge, each run on a frame of its column alone."""
